@@ -1,0 +1,70 @@
+"""Optimizer parameter groups, lr scaling and per-step schedules shared by all LightningModules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+NO_DECAY_NAMES = frozenset({"pos_embed", "cls_token", "mask_token"})
+
+
+def no_weight_decay(name: str, param: torch.Tensor, skip_names: Iterable[str] = NO_DECAY_NAMES) -> bool:
+    """The reference's rule: no decay for 1-D params, biases, and position / cls / mask tokens."""
+    return param.ndim <= 1 or name.endswith(".bias") or name.split(".")[-1] in set(skip_names)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups, with and without weight decay; frozen parameters are left out."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if no_weight_decay(name, param) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
+
+
+def scale_lr(base_lr: float, global_batch: int, reference_batch: int = 256) -> float:
+    """Linear scaling rule of VideoMAE/SMILE: ``lr = base_lr * global_batch / 256``.
+
+    ``global_batch`` counts (clip, mask) pairs per optimizer step over all devices, as the
+    reference does: per-device clips x mask views x world size x gradient accumulation.
+    """
+    if global_batch < 1:
+        raise ValueError(f"global batch must be >= 1, got {global_batch}")
+    return base_lr * global_batch / reference_batch
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, final: float) -> float:
+    """The reference's per-step schedule value at ``step``.
+
+    Linear warmup from 0 (``linspace(0, base, warmup_steps)``, so the first step has lr 0), then
+    a half cosine from ``base`` to ``final`` over the remaining steps. Steps past the end keep
+    ``final`` (the reference would raise an IndexError there).
+    """
+    if step < warmup_steps:
+        return base * step / max(warmup_steps - 1, 1)
+    decay_steps = max(total_steps - warmup_steps, 1)
+    progress = min((step - warmup_steps) / decay_steps, 1.0)
+    return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_cosine_lambda(total_steps: int, warmup_steps: int, min_lr_ratio: float):
+    """A ``LambdaLR`` factor: the schedule relative to the base lr of each parameter group.
+
+    Using a factor keeps per-group scales (layer decay) applied to both the peak and min lr,
+    as the reference does.
+    """
+    return lambda step: warmup_cosine(step, total_steps, warmup_steps, 1.0, min_lr_ratio)
+
+
+def resolve_warmup_steps(warmup_epochs: float, warmup_steps: int, steps_per_epoch: float) -> int:
+    """``warmup_steps`` when >= 0 (it wins, as in the reference), else epochs x steps per epoch."""
+    if warmup_steps is not None and warmup_steps >= 0:
+        return int(warmup_steps)
+    return int(round(warmup_epochs * steps_per_epoch))

@@ -1,0 +1,159 @@
+"""LightningModule for masked video pretraining (VideoMAE pixel targets, SMILE feature targets)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smile.lit.optim import param_groups, resolve_warmup_steps, scale_lr, warmup_cosine_lambda
+from smile.masking import gather_tokens
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when too many consecutive steps produced a NaN/Inf loss."""
+
+
+class PretrainLitModule(L.LightningModule):
+    """Masked-autoencoder pretraining step: targets once per clip, one student pass per mask view.
+
+    Args:
+        net: The masked autoencoder: ``net(video [B,3,T,H,W], mask bool [B,N]) -> [B, N_masked, C]``.
+        target: Frozen target producer ``target(video) -> [B, N, C]`` (pixels or a teacher). It is
+            kept in eval mode and its weights never enter checkpoints.
+        optimizer: ``lr`` (per 256 (clip, mask) pairs), ``min_lr`` (same unit), ``weight_decay``,
+            ``betas``, ``eps``, ``fused`` (None = fused on CUDA).
+        scheduler: ``warmup_epochs``, ``warmup_steps`` (>= 0 overrides epochs), ``schedule_epochs``
+            (None = the trainer's length; the reference sized its cosine by a longer run).
+        max_nonfinite_steps: Stop after this many consecutive NaN/Inf losses (each one is skipped).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        target: nn.Module,
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        max_nonfinite_steps: int = 10,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "target"])
+        self.net = net
+        self.target = target.requires_grad_(False).eval()
+        self.opt_cfg = dict(optimizer)
+        self.sched_cfg = dict(scheduler)
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_in_row = 0
+        self.nonfinite_total = 0
+
+    # -- frozen target: never trained, never checkpointed -------------------------------------
+    def train(self, mode: bool = True) -> PretrainLitModule:
+        super().train(mode)
+        self.target.eval()
+        return self
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        sd = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", args[1] if len(args) > 1 else "")
+        return type(sd)((k, v) for k, v in sd.items() if not k.startswith(prefix + "target."))
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, **kwargs: Any):
+        own = {k: v for k, v in self.target.state_dict(prefix="target.").items()}
+        return super().load_state_dict({**own, **state_dict}, strict=strict, **kwargs)
+
+    # -- step -----------------------------------------------------------------------------------
+    def compute_loss(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """MSE over all mask views; targets are computed once per clip and shared by the views.
+
+        Args:
+            video: Normalised clips ``[B, 3, T, H, W]``.
+            mask: ``[B, V, N]`` bool, True = masked, the same count in every row.
+        """
+        with torch.no_grad():
+            targets = self.target(video)  # [B, N, C]
+        preds, golds = [], []
+        for v in range(mask.shape[1]):
+            preds.append(self.net(video, mask[:, v]))  # [B, N_masked, C]
+            golds.append(gather_tokens(targets, mask[:, v]))  # [B, N_masked, C]
+        return F.mse_loss(torch.cat(preds).float(), torch.cat(golds).float())
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        mask = batch["mask"]
+        loss = self.compute_loss(batch["video"], mask)
+        if not self._loss_is_finite(loss):
+            return None  # Lightning skips backward and the optimizer step
+        bsz = mask.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
+        self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
+        self.log("train/nonfinite_steps", float(self.nonfinite_total), batch_size=bsz)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(batch["video"], batch["mask"])
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["mask"].shape[0])
+        return loss
+
+    def _loss_is_finite(self, loss: torch.Tensor) -> bool:
+        if torch.isfinite(loss).item():
+            self.nonfinite_in_row = 0
+            return True
+        self.nonfinite_in_row += 1
+        self.nonfinite_total += 1
+        log.warning(
+            "non-finite loss at step %d: skipped (%d in a row)", self.global_step, self.nonfinite_in_row
+        )
+        if self.nonfinite_in_row >= self.max_nonfinite_steps:
+            ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+            raise NonFiniteLossError(
+                f"{self.nonfinite_in_row} consecutive non-finite losses, the last at step {self.global_step}. "
+                f"Last good checkpoint: {ckpt}. Lower model.optimizer.lr, raise the warmup, or check the data."
+            )
+        return False
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def global_batch(self) -> int:
+        """(clip, mask) pairs per optimizer step over all devices, the unit of the lr rule."""
+        dm = self.trainer.datamodule
+        per_device = dm.batch_size * dm.num_mask_views
+        return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.opt_cfg
+        gb = self.global_batch()
+        lr = scale_lr(cfg["lr"], gb)
+        min_lr = scale_lr(cfg.get("min_lr", 0.0), gb)
+        fused = cfg.get("fused")
+        fused = torch.cuda.is_available() and self.device.type == "cuda" if fused is None else fused
+        opt = torch.optim.AdamW(
+            param_groups(self.net, cfg.get("weight_decay", 0.05)),
+            lr=lr,
+            betas=tuple(cfg.get("betas", (0.9, 0.95))),
+            eps=cfg.get("eps", 1e-8),
+            fused=fused or None,
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        per_epoch = total / max_epochs
+        sched_epochs = self.sched_cfg.get("schedule_epochs")
+        sched_total = int(round(sched_epochs * per_epoch)) if sched_epochs else total
+        warmup = resolve_warmup_steps(
+            self.sched_cfg.get("warmup_epochs", 0), self.sched_cfg.get("warmup_steps", -1), per_epoch
+        )
+        log.info(
+            "global batch %d -> lr %.3g, min_lr %.3g, %d warmup / %d schedule steps",
+            gb,
+            lr,
+            min_lr,
+            warmup,
+            sched_total,
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,136 @@
+"""Hydra entry point for pretraining: config -> data module, LightningModule, trainer -> fit.
+
+``python train.py [overrides]`` (or ``smile-train``) runs :func:`main`; tests and notebooks call
+:func:`run` with a composed config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from smile.lit import PretrainLitModule
+from smile.models import create_pretrain_model
+
+log = logging.getLogger(__name__)
+
+# Lightning notices that are expected here: the frozen target stays in eval mode on purpose, and
+# pretraining without a validation set returns no val loader.
+for _msg in (
+    r".*module\(s\) in eval mode.*",
+    r".*Total length of `list` across ranks is zero.*",
+    r".*LeafSpec.*",
+):
+    warnings.filterwarnings("ignore", message=_msg)
+
+CONFIG_DIR = os.environ.get("SMILE_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
+
+
+def build_module(cfg: DictConfig) -> PretrainLitModule:
+    """The student, its frozen target and the optimisation settings, from ``cfg.model``/``cfg.video``."""
+    target = instantiate(cfg.model.target)
+    enc, video = cfg.model.encoder, cfg.video
+    net = create_pretrain_model(
+        enc.name,
+        num_frames=video.num_frames,
+        img_size=video.img_size,
+        patch_size=video.patch_size,
+        tubelet_size=video.tubelet_size,
+        decoder_depth=cfg.model.decoder.depth,
+        target_dim=target.dim,
+        drop_path=enc.drop_path,
+        use_checkpoint=enc.use_checkpoint,
+        **(OmegaConf.to_container(enc.overrides) if enc.get("overrides") else {}),
+    )
+    return PretrainLitModule(
+        net=net,
+        target=target,
+        optimizer=OmegaConf.to_container(cfg.model.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.model.scheduler, resolve=True),
+        max_nonfinite_steps=cfg.model.max_nonfinite_steps,
+    )
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    """Trainer with the configured callbacks and loggers (each a dict of instantiable nodes)."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def find_resume_checkpoint(output_dir: str | Path, resume: Any) -> str | None:
+    """The checkpoint to resume from: ``auto`` = newest ``*.ckpt`` of the run, a path, or none."""
+    if resume in (None, False, "false", "False", "none", "None"):
+        return None
+    if resume not in ("auto", True, "true", "True"):
+        path = Path(str(resume)).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
+        return str(path)
+    ckpts = sorted(
+        Path(output_dir, "checkpoints").glob("*.ckpt"),
+        key=lambda p: (p.stat().st_mtime, p.name == "last.ckpt"),
+    )
+    return str(ckpts[-1]) if ckpts else None
+
+
+def explain_missing(cfg: DictConfig) -> None:
+    """Turn an unset mandatory value (``???``) into a message that says what to pass."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        key = err.full_key
+        raise SystemExit(
+            f"Config value `{key}` is required but not set (run `{cfg.get('name')}`).\n"
+            f"Pass it on the command line, e.g.:  python train.py {_experiment_arg(cfg)}{key}=/path/to/file\n"
+            "For video lists, see README > Data: one `<path> <label>` line per clip."
+        ) from None
+
+
+def _experiment_arg(cfg: DictConfig) -> str:
+    name = cfg.get("name")
+    return f"experiment={name} " if name and name != "default" else ""
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Build everything from ``cfg`` and fit; returns a summary (output dir, checkpoint, loss)."""
+    explain_missing(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+    ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.get("resume", "auto"))
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    summary = next((cb.summary() for cb in trainer.callbacks if hasattr(cb, "summary")), None)
+    return {
+        "output_dir": str(cfg.paths.output_dir),
+        "last_checkpoint": getattr(trainer.checkpoint_callback, "last_model_path", None),
+        "global_step": trainer.global_step,
+        "loss": summary,
+        "trainer": trainer,
+        "module": module,
+    }
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    """Console entry point (``python train.py`` / ``smile-train``)."""
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
