@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from smile.callbacks import LossSummary
 from smile.lit import PretrainLitModule
 from smile.models import create_pretrain_model
 
@@ -102,8 +104,32 @@ def _experiment_arg(cfg: DictConfig) -> str:
     return f"experiment={name} " if name and name != "default" else ""
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Build everything from ``cfg`` and fit; returns a summary (output dir, checkpoint, loss)."""
+@dataclass
+class Run:
+    """Everything a pretraining run is made of, built from one config (see :func:`setup`)."""
+
+    cfg: DictConfig
+    datamodule: L.LightningDataModule
+    module: PretrainLitModule
+    trainer: L.Trainer
+    ckpt_path: str | None
+
+    def fit(self) -> dict[str, Any]:
+        """Train (resuming from ``ckpt_path`` if set); returns a summary of the run."""
+        if self.ckpt_path:
+            log.info("resuming from %s", self.ckpt_path)
+        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.ckpt_path)
+        summary = next((cb.summary() for cb in self.trainer.callbacks if isinstance(cb, LossSummary)), None)
+        return {
+            "output_dir": str(self.cfg.paths.output_dir),
+            "last_checkpoint": getattr(self.trainer.checkpoint_callback, "last_model_path", None),
+            "global_step": self.trainer.global_step,
+            "loss": summary,
+        }
+
+
+def setup(cfg: DictConfig) -> Run:
+    """Check the config, seed, and build data module, LightningModule and trainer."""
     explain_missing(cfg)
     L.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
@@ -112,18 +138,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg)
     trainer = build_trainer(cfg)
     ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.get("resume", "auto"))
-    if ckpt:
-        log.info("resuming from %s", ckpt)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
-    summary = next((cb.summary() for cb in trainer.callbacks if hasattr(cb, "summary")), None)
-    return {
-        "output_dir": str(cfg.paths.output_dir),
-        "last_checkpoint": getattr(trainer.checkpoint_callback, "last_model_path", None),
-        "global_step": trainer.global_step,
-        "loss": summary,
-        "trainer": trainer,
-        "module": module,
-    }
+    return Run(cfg, datamodule, module, trainer, ckpt)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Build everything from ``cfg`` and fit; returns a summary (output dir, checkpoint, loss)."""
+    return setup(cfg).fit()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

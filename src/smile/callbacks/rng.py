@@ -10,6 +10,18 @@ import numpy as np
 import torch
 
 
+def _numpy_state() -> dict[str, Any]:
+    """numpy's MT19937 state as tensors and numbers, so ``torch.load(weights_only=True)`` reads it."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def _set_numpy_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["gauss"]))
+
+
 class RNGStateCheckpoint(L.Callback):
     """Saves python / numpy / torch (CPU and CUDA) RNG states; restores them on resume.
 
@@ -22,7 +34,7 @@ class RNGStateCheckpoint(L.Callback):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[self.key] = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": _numpy_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -32,7 +44,7 @@ class RNGStateCheckpoint(L.Callback):
         if not states:
             return
         random.setstate(states["python"])
-        np.random.set_state(states["numpy"])
+        _set_numpy_state(states["numpy"])
         torch.set_rng_state(states["torch"])
         if states["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(states["cuda"])

@@ -117,6 +117,9 @@ class VideoDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers,
             drop_last=drop_last,
+            # Worker seeds come from this generator, not the global RNG, so creating an iterator
+            # (e.g. after a resume) does not shift the stream that dropout / drop-path draw from.
+            generator=torch.Generator().manual_seed(self.seed + 7919 * self._rank_world()[0]),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -128,6 +131,7 @@ class VideoDataModule(L.LightningDataModule):
             rank=rank,
             world_size=world,
             drop_last=self.drop_last,
+            on_epoch=getattr(self.train_dataset, "set_epoch", None),
         )
         if self._resume_state is not None:
             self._train_sampler.resume(**self._resume_state)
@@ -146,14 +150,20 @@ class VideoDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Where the training sampler stands, so a resumed run continues the same epoch order."""
         trainer = self.trainer
-        if trainer is None:
+        if trainer is None or self._train_sampler is None:
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        return {"epoch": trainer.current_epoch, "consumed": done * self.batch_size}
+        # `processed`, not `completed`: checkpoints written in on_train_batch_end come before
+        # Lightning marks the batch completed, yet that batch is done.
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {
+            "epoch": self._train_sampler.epoch,
+            "trainer_epoch": trainer.current_epoch,
+            "consumed": done * self.batch_size,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:
-            self._resume_state = {"epoch": int(state_dict["epoch"]), "consumed": int(state_dict["consumed"])}
+            self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Normalise and mask on the device that holds the batch."""

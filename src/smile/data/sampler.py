@@ -10,7 +10,7 @@ ones exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -27,6 +27,8 @@ class ResumableSampler(Sampler[int]):
         world_size: Number of processes.
         drop_last: Drop the tail so every rank gets the same number of samples; otherwise pad
             by repeating from the start (as ``DistributedSampler`` does).
+        on_epoch: Called with the epoch number by ``set_epoch`` (e.g. ``dataset.set_epoch``, so
+            per-epoch augmentation draws change even in persistent workers).
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class ResumableSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = True,
+        on_epoch: Callable[[int], None] | None = None,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -48,7 +51,9 @@ class ResumableSampler(Sampler[int]):
         self.rank = rank
         self.world_size = world_size
         self.drop_last = drop_last
+        self.on_epoch = on_epoch
         self.epoch = 0
+        self.epoch_offset = 0  # data epoch minus the trainer's epoch number (see `resume`)
         self._skip = 0  # samples of `self.epoch` already consumed before a resume
 
     def __len__(self) -> int:
@@ -58,13 +63,24 @@ class ResumableSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch; a new epoch forgets any skip."""
+        epoch += self.epoch_offset
         if epoch != self.epoch:
             self._skip = 0
         self.epoch = epoch
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
 
-    def resume(self, epoch: int, consumed: int) -> None:
-        """Start the next iteration of ``epoch`` after its first ``consumed`` samples (this rank)."""
+    def resume(self, epoch: int, consumed: int, trainer_epoch: int | None = None) -> None:
+        """Start the next iteration of ``epoch`` after its first ``consumed`` samples (this rank).
+
+        ``trainer_epoch`` is the epoch number the trainer will resume into. Lightning counts an
+        epoch as finished when a run stops early inside it, so the two can differ by one; the
+        offset keeps the data order of an uninterrupted run.
+        """
+        self.epoch_offset = 0 if trainer_epoch is None else epoch - trainer_epoch
         self.epoch = epoch
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
         self._skip = max(0, int(consumed))
 
     def _rank_indices(self) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import lightning as L
@@ -14,6 +15,18 @@ from smile.lit.optim import param_groups, resolve_warmup_steps, scale_lr, warmup
 from smile.masking import gather_tokens
 
 log = logging.getLogger(__name__)
+
+
+def schedule_length(trainer: L.Trainer, total_steps: int, schedule_epochs: float | None) -> tuple[int, float]:
+    """(steps the cosine spans, optimizer steps per epoch).
+
+    The cosine spans the run (``total_steps``) unless ``schedule_epochs`` sizes it like the
+    reference's ``--epochs`` for a run that stops earlier.
+    """
+    batches = trainer.num_training_batches
+    per_epoch = batches / trainer.accumulate_grad_batches if math.isfinite(batches) else float(total_steps)
+    per_epoch = max(per_epoch, 1.0)
+    return (int(round(schedule_epochs * per_epoch)) if schedule_epochs else total_steps), per_epoch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -138,10 +151,7 @@ class PretrainLitModule(L.LightningModule):
             fused=fused or None,
         )
         total = int(self.trainer.estimated_stepping_batches)
-        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        per_epoch = total / max_epochs
-        sched_epochs = self.sched_cfg.get("schedule_epochs")
-        sched_total = int(round(sched_epochs * per_epoch)) if sched_epochs else total
+        sched_total, per_epoch = schedule_length(self.trainer, total, self.sched_cfg.get("schedule_epochs"))
         warmup = resolve_warmup_steps(
             self.sched_cfg.get("warmup_epochs", 0), self.sched_cfg.get("warmup_steps", -1), per_epoch
         )
@@ -153,6 +163,8 @@ class PretrainLitModule(L.LightningModule):
             warmup,
             sched_total,
         )
+        if warmup >= sched_total:
+            log.warning("warmup (%d steps) covers the whole schedule (%d steps): lr never reaches its peak", warmup, sched_total)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0)
         )
