@@ -142,14 +142,27 @@ def test_too_many_nonfinite_steps_stop_with_a_message(tiny_cfg, monkeypatch):
 
 def _train_cmd(out_root: Path, *extra: str) -> tuple[list[str], dict]:
     env = {**os.environ, "SMILE_OUTPUT_ROOT": str(out_root), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, str(ROOT / "train.py"), "video=demo", "model/encoder=vit_tiny", "~callbacks.progress_bar",
-           f"hydra.run.dir={out_root}/killtest", *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "video=demo",
+        "model/encoder=vit_tiny",
+        "~callbacks.progress_bar",
+        f"hydra.run.dir={out_root}/killtest",
+        *extra,
+    ]
     return cmd, env
 
 
 def test_kill_9_loses_only_steps_after_the_last_checkpoint(tiny_cfg, tmp_path):
-    steps = ["trainer.max_steps=120", "trainer.max_epochs=10", "data.batch_size=4", "data.train_dataset.num_samples=64",
-             "callbacks.checkpoint.every_n_train_steps=10", "model.optimizer.lr=1e-2"]
+    steps = [
+        "trainer.max_steps=120",
+        "trainer.max_epochs=10",
+        "data.batch_size=4",
+        "data.train_dataset.num_samples=64",
+        "callbacks.checkpoint.every_n_train_steps=10",
+        "model.optimizer.lr=1e-2",
+    ]
     cmd, env = _train_cmd(tmp_path, *steps)
     ckpt_dir = tmp_path / "killtest" / "checkpoints"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

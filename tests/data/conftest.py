@@ -18,9 +18,7 @@ BRIGHTNESS_STEP = 5
 WIDTH, HEIGHT, FPS = 64, 48, 25
 
 
-def write_video(
-    path: Path, num_frames: int, codec: str = "mpeg4", width: int = WIDTH, height: int = HEIGHT
-) -> Path:
+def write_video(path: Path, num_frames: int, codec: str = "mpeg4", width: int = WIDTH, height: int = HEIGHT) -> Path:
     """Encode ``num_frames`` flat frames (value ``BRIGHTNESS_STEP * k``) with PyAV."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=FPS)

@@ -155,9 +155,7 @@ def test_motion_is_learnable_but_appearance_is_not() -> None:
     (v_train, y_train), (v_val, y_val) = _stack(train), _stack(val)
     chance = 1.0 / train.num_classes
     motion = _nearest_mean_accuracy(_motion_features(v_train), y_train, _motion_features(v_val), y_val, 8)
-    look = _nearest_mean_accuracy(
-        _appearance_features(v_train), y_train, _appearance_features(v_val), y_val, 8
-    )
+    look = _nearest_mean_accuracy(_appearance_features(v_train), y_train, _appearance_features(v_val), y_val, 8)
     assert motion > 4.0 * chance, motion
     assert look < 1.6 * chance, look
 

@@ -23,9 +23,7 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize(
-    ("ratio", "per_slot", "total"), [(0.75, 147, 1176), (0.8, 156, 1248), (0.9, 176, 1408)]
-)
+@pytest.mark.parametrize(("ratio", "per_slot", "total"), [(0.75, 147, 1176), (0.8, 156, 1248), (0.9, 176, 1408)])
 def test_tube_mask_exact_counts(ratio: float, per_slot: int, total: int) -> None:
     assert masked_count(ratio, 196) == per_slot
     mask = tube_mask(16, GRID, ratio, _gen(0))

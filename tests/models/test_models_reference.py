@@ -118,9 +118,7 @@ def double(sd: SD) -> SD:
 @pytest.mark.parametrize("n_masked", [1, 9, 14])
 def test_mae_matches_reference_forward(n_masked: int) -> None:
     torch.manual_seed(0)
-    model = create_pretrain_model(
-        "vit_tiny_patch16", num_frames=FRAMES, img_size=IMG, decoder_depth=2, target_dim=24
-    )
+    model = create_pretrain_model("vit_tiny_patch16", num_frames=FRAMES, img_size=IMG, decoder_depth=2, target_dim=24)
     sd = random_state_dict(model)
     model.load_state_dict(sd, strict=True)
     model.eval()

@@ -35,9 +35,7 @@ def _normalised(raw: torch.Tensor) -> torch.Tensor:
 
 
 def test_pixel_targets_raw_values_and_order() -> None:
-    out = pixel_targets(
-        _normalised(_raw_video()), patch_size=2, tubelet_size=2, mean=MEAN, std=STD, normalize=False
-    )
+    out = pixel_targets(_normalised(_raw_video()), patch_size=2, tubelet_size=2, mean=MEAN, std=STD, normalize=False)
     assert out.shape == (1, 4, 24) and out.dtype == torch.float32  # tokens 1*2*2, dim 2*2*2*3
     # token 1 = (t0, h0, w1); pixel 0 = (pt0, ph0, pw0) -> (t0, y0, x2); channel 1 -> 100 + 2
     assert out[0, 1, 0 * 3 + 1].item() == pytest.approx(102.0, abs=1e-4)
@@ -49,9 +47,7 @@ def test_pixel_targets_raw_values_and_order() -> None:
 
 def test_pixel_targets_match_explicit_loops() -> None:
     raw = _raw_video()[0]
-    out = pixel_targets(
-        _normalised(raw[None]), patch_size=2, tubelet_size=2, mean=MEAN, std=STD, normalize=False
-    )
+    out = pixel_targets(_normalised(raw[None]), patch_size=2, tubelet_size=2, mean=MEAN, std=STD, normalize=False)
     for ti in range(1):
         for hi in range(2):
             for wi in range(2):
@@ -129,11 +125,7 @@ def test_pixel_target_module() -> None:
     target = PixelTarget()
     assert target.state_dict() == {}
     assert list(target.parameters()) == []
-    assert (
-        target.dim == 1536
-        and IMAGENET_MEAN == (0.485, 0.456, 0.406)
-        and IMAGENET_STD == (0.229, 0.224, 0.225)
-    )
+    assert target.dim == 1536 and IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
     small = PixelTarget(patch_size=2, tubelet_size=2, normalize=False, mean=MEAN, std=STD)
     assert small.dim == 24
     video = _normalised(_raw_video()).requires_grad_(True)

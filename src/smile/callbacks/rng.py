@@ -13,8 +13,13 @@ import torch
 def _numpy_state() -> dict[str, Any]:
     """numpy's MT19937 state as tensors and numbers, so ``torch.load(weights_only=True)`` reads it."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
 
 
 def _set_numpy_state(state: dict[str, Any]) -> None:

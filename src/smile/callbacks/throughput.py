@@ -29,8 +29,6 @@ class ClipsPerSecond(L.Callback):
         now = time.perf_counter()
         if self._last is not None and now > self._last:
             rate = batch["video"].shape[0] / (now - self._last)
-            self._rate = (
-                rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
-            )
+            self._rate = rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
             pl_module.log("train/clips_per_sec", self._rate, prog_bar=True, batch_size=1)
         self._last = now

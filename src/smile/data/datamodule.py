@@ -142,9 +142,7 @@ class VideoDataModule(L.LightningDataModule):
         if self.val_dataset is None:
             return []
         rank, world = self._rank_world()
-        sampler = ResumableSampler(
-            len(self.val_dataset), shuffle=False, rank=rank, world_size=world, drop_last=False
-        )
+        sampler = ResumableSampler(len(self.val_dataset), shuffle=False, rank=rank, world_size=world, drop_last=False)
         return self._loader(self.val_dataset, sampler, drop_last=False)
 
     def state_dict(self) -> dict[str, Any]:

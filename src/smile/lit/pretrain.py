@@ -118,9 +118,7 @@ class PretrainLitModule(L.LightningModule):
             return True
         self.nonfinite_in_row += 1
         self.nonfinite_total += 1
-        log.warning(
-            "non-finite loss at step %d: skipped (%d in a row)", self.global_step, self.nonfinite_in_row
-        )
+        log.warning("non-finite loss at step %d: skipped (%d in a row)", self.global_step, self.nonfinite_in_row)
         if self.nonfinite_in_row >= self.max_nonfinite_steps:
             ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
             raise NonFiniteLossError(
@@ -164,7 +162,7 @@ class PretrainLitModule(L.LightningModule):
             sched_total,
         )
         if warmup >= sched_total:
-            log.warning("warmup (%d steps) covers the whole schedule (%d steps): lr never reaches its peak", warmup, sched_total)
+            log.warning("warmup (%d steps) spans the whole schedule (%d steps): lr never peaks", warmup, sched_total)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0)
         )

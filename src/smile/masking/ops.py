@@ -140,9 +140,7 @@ def gather_tokens(x: Tensor, mask: Tensor) -> Tensor:
         ``[B, n, ...]`` with ``n`` the per-row count. Pass ``~mask`` for the visible tokens.
     """
     if mask.dtype != torch.bool or mask.shape != x.shape[:2]:
-        raise ValueError(
-            f"mask must be bool of shape {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}"
-        )
+        raise ValueError(f"mask must be bool of shape {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
     counts = mask.sum(-1)  # [B]
     if x.shape[0] and bool((counts != counts[0]).any()):
         raise ValueError(f"every row needs the same number of selected tokens, got {counts.tolist()}")

@@ -117,9 +117,7 @@ class MaskGenerator:
         self.num_views = num_views
         self.second_view = second_view
 
-    def sample(
-        self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device
-    ) -> Tensor:
+    def sample(self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device) -> Tensor:
         """One view: bool ``[B, N]``."""
         raise NotImplementedError
 
@@ -141,9 +139,7 @@ class MaskGenerator:
             masks = self.sample(batch_size * views, grid, generator, device)  # [B*V, N]
             return masks.reshape(batch_size, views, -1)
         first = self.sample(batch_size, grid, generator, device)  # [B, N]
-        out = [first] + [
-            first[self._permutation(batch_size, generator, first.device)] for _ in range(views - 1)
-        ]
+        out = [first] + [first[self._permutation(batch_size, generator, first.device)] for _ in range(views - 1)]
         return torch.stack(out, dim=1)  # [B, V, N]
 
     @staticmethod
@@ -155,17 +151,14 @@ class MaskGenerator:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(ratio={self.ratio}, num_views={self.num_views}, "
-            f"second_view={self.second_view!r})"
+            f"{type(self).__name__}(ratio={self.ratio}, num_views={self.num_views}, second_view={self.second_view!r})"
         )
 
 
 class TubeMasking(MaskGenerator):
     """Tube masking (SPEC §3.2) as a :class:`MaskGenerator`; the stage-2 / VideoMAE default."""
 
-    def sample(
-        self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device
-    ) -> Tensor:
+    def sample(self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device) -> Tensor:
         return tube_mask(batch_size, grid, self.ratio, generator, device)
 
     def num_masked(self, grid: Sequence[int]) -> int:
@@ -176,9 +169,7 @@ class TubeMasking(MaskGenerator):
 class RandomMasking(MaskGenerator):
     """Uniformly random token masking as a :class:`MaskGenerator` (not in the reference)."""
 
-    def sample(
-        self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device
-    ) -> Tensor:
+    def sample(self, batch_size: int, grid: Sequence[int], generator: torch.Generator | None, device: Device) -> Tensor:
         return random_mask(batch_size, grid, self.ratio, generator, device)
 
     def num_masked(self, grid: Sequence[int]) -> int:

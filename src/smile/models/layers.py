@@ -86,9 +86,7 @@ class PatchEmbed3D(nn.Module):
         """Map ``video [B, C, T, H, W]`` to tokens ``[B, N, D]`` with ``N = t*h*w``."""
         expected = (self.num_frames, *self.img_size)
         if video.ndim != 5 or tuple(video.shape[2:]) != expected:
-            raise ValueError(
-                f"expected video [B, C, T, H, W] with (T, H, W)={expected}, got {tuple(video.shape)}"
-            )
+            raise ValueError(f"expected video [B, C, T, H, W] with (T, H, W)={expected}, got {tuple(video.shape)}")
         x = self.proj(video)  # [B, D, t, h, w]
         return x.flatten(2).transpose(1, 2)  # [B, N, D]
 

@@ -106,9 +106,7 @@ class VideoViT(nn.Module):
         if num_classes < 0:
             raise ValueError(f"num_classes={num_classes} must be >= 0")
         if num_classes > 0 and global_pool == "none":
-            raise ValueError(
-                f"num_classes={num_classes} needs global_pool='mean' (tokens have no classifier)"
-            )
+            raise ValueError(f"num_classes={num_classes} needs global_pool='mean' (tokens have no classifier)")
         if not 0.0 <= fc_drop < 1.0:
             raise ValueError(f"fc_drop={fc_drop} must be in [0, 1)")
 

@@ -177,9 +177,7 @@ class PixelTarget(nn.Module):
     @torch.no_grad()
     def forward(self, video: Tensor) -> Tensor:
         """``[B, 3, T, H, W]`` normalised clip -> float32 ``[B, N, dim]`` targets."""
-        return pixel_targets(
-            video, self.patch_size, self.tubelet_size, self.mean, self.std, self.normalize, self.eps
-        )
+        return pixel_targets(video, self.patch_size, self.tubelet_size, self.mean, self.std, self.normalize, self.eps)
 
     def extra_repr(self) -> str:
         return (

@@ -54,9 +54,7 @@ def direction_names(n: int) -> list[str]:
 
 def speed_names(n: int) -> list[str]:
     """Readable speed level names, slowest first."""
-    return {1: ["any"], 2: ["slow", "fast"], 3: ["slow", "medium", "fast"]}.get(
-        n, [f"speed{i}" for i in range(n)]
-    )
+    return {1: ["any"], 2: ["slow", "fast"], 3: ["slow", "medium", "fast"]}.get(n, [f"speed{i}" for i in range(n)])
 
 
 def speed_levels(n: int) -> np.ndarray:
@@ -120,11 +118,7 @@ class SyntheticMotionDataset(Dataset):
     def class_names(self) -> list[str]:
         """Names like ``"right-slow"``, in label order."""
         speeds = speed_names(self.num_speeds)
-        return [
-            d if self.num_speeds == 1 else f"{d}-{s}"
-            for d in direction_names(self.num_directions)
-            for s in speeds
-        ]
+        return [d if self.num_speeds == 1 else f"{d}-{s}" for d in direction_names(self.num_directions) for s in speeds]
 
     def _check_index(self, index: int) -> int:
         index = operator.index(index)
@@ -155,9 +149,7 @@ class SyntheticMotionDataset(Dataset):
         params = self._sample(self._check_index(index))
         return _to_python(params)
 
-    def render(
-        self, index: int, return_masks: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def render(self, index: int, return_masks: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Render clip ``index``; optionally also each shape's own coverage (before occlusion).
 
         Returns:
