@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_cfg
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from smile_testing import TINY, compose_cfg
 
 from smile.data import VideoDataModule
 from smile.lit import PretrainLitModule
