@@ -137,6 +137,8 @@ def setup(cfg: DictConfig) -> Run:
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
+    for lg in trainer.loggers:  # the resolved config next to the metrics, in every logger
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.get("resume", "auto"))
     return Run(cfg, datamodule, module, trainer, ckpt)
 
