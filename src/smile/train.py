@@ -119,7 +119,10 @@ class Run:
         if self.ckpt_path:
             log.info("resuming from %s", self.ckpt_path)
         self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.ckpt_path)
-        summary = next((cb.summary() for cb in self.trainer.callbacks if isinstance(cb, LossSummary)), None)
+        meter = next((cb for cb in self.trainer.callbacks if isinstance(cb, LossSummary)), None)
+        if meter is not None and self.trainer.is_global_zero:
+            print(meter.report(self.trainer), flush=True)
+        summary = meter.summary() if meter is not None else None
         return {
             "output_dir": str(self.cfg.paths.output_dir),
             "last_checkpoint": getattr(self.trainer.checkpoint_callback, "last_model_path", None),

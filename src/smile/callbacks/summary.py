@@ -6,11 +6,12 @@ from collections import deque
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 
 
 class LossSummary(L.Callback):
-    """Averages ``train/loss`` over the first and last ``window`` steps and prints both at the end.
+    """Averages ``train/loss`` over the first and last ``window`` steps for the end-of-run report.
+
+    The report is printed by the entry point after ``fit`` returns, below the closed progress bar.
 
     Args:
         window: Steps averaged at each end, so one noisy step does not decide the verdict.
@@ -43,10 +44,10 @@ class LossSummary(L.Callback):
         last = sum(float(x) for x in self.tail) / len(self.tail)
         return {"first": first, "last": last, "steps": self.steps}
 
-    @rank_zero_only
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        stats = self.summary()
+    def report(self, trainer: L.Trainer) -> str:
+        """The end-of-run text: loss movement, run directory, checkpoint and log locations."""
         lines = ["", "=" * 72]
+        stats = self.summary()
         if stats is not None:
             change = 100.0 * (stats["last"] - stats["first"]) / max(abs(stats["first"]), 1e-12)
             lines.append(
@@ -62,4 +63,4 @@ class LossSummary(L.Callback):
             if getattr(lg, "log_dir", None):
                 lines.append(f"{type(lg).__name__}: {lg.log_dir}")
         lines.append("=" * 72)
-        print("\n".join(lines), flush=True)
+        return "\n".join(lines)
