@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from smile_testing import TINY, compose_cfg
+from omegaconf import OmegaConf
+from PIL import Image
+from smile_testing import TINY, compose_cfg, write_video
 
 from smile.data import VideoDataModule
 from smile.lit import PretrainLitModule
@@ -25,15 +28,45 @@ def test_there_are_experiments():
     assert {"demo", "videomae_k400_vitb"} <= set(EXPERIMENTS)
 
 
+def _fill_required(name: str, tmp_path: Path) -> list[str]:
+    """Tiny stand-ins for every file an experiment needs: a list, objects, a teacher, a checkpoint."""
+    cfg = compose_cfg([f"experiment={name}"], tmp_path / "probe")
+    missing = OmegaConf.missing_keys(cfg)
+    extra = []
+    if "data.train_dataset.list_file" in missing:
+        (tmp_path / "clips").mkdir()
+        for clip in ("a", "b"):
+            write_video(tmp_path / "clips" / f"{clip}.mp4", 24)
+        listing = tmp_path / "train.csv"
+        listing.write_text("clips/a.mp4 0\nclips/b.mp4 1\n")
+        extra.append(f"data.train_dataset.list_file='{listing}'")
+    if "data.motion.bank.root_or_packed" in missing:
+        extra.append("data/motion/bank=procedural")
+    if any(k.endswith("teacher.path") for k in missing):
+        extra.append("model/teacher=random")
+    if "data.motion.background_images.folder" in missing:
+        folder = tmp_path / "images"
+        folder.mkdir()
+        for i in range(2):
+            Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+        extra.append(f"data.motion.background_images.folder='{folder}'")
+    if "model.init_from" in missing:
+        extra.append(f"model.init_from='{_tiny_checkpoint(name, tmp_path, extra)}'")
+    return extra
+
+
+def _tiny_checkpoint(name: str, tmp_path: Path, extra: list[str]) -> Path:
+    """A student checkpoint of the tiny geometry, in the official ``{"model": state_dict}`` form."""
+    cfg = compose_cfg([f"experiment={name}", *TINY, *extra, "model.init_from=null"], tmp_path / "ckpt")
+    path = tmp_path / "stage1.pth"
+    torch.save({"model": build_module(cfg).net.state_dict()}, path)
+    return path
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(name, tmp_path):
-    listing = tmp_path / "train.csv"
-    listing.write_text("clips/a.mp4 0\nclips/b.mp4 1\n")
     cfg = compose_cfg(
-        [f"experiment={name}", *TINY, "data.batch_size=2", f"data.train_dataset.list_file='{listing}'"]
-        if _needs_list(name)
-        else [f"experiment={name}", *TINY, "data.batch_size=2"],
-        tmp_path / "run",
+        [f"experiment={name}", *TINY, "data.batch_size=2", *_fill_required(name, tmp_path)], tmp_path / "run"
     )
     explain_missing(cfg)  # nothing left unset
     assert cfg.name == name
@@ -42,17 +75,14 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     trainer = build_trainer(cfg)
     assert isinstance(dm, VideoDataModule) and isinstance(module, PretrainLitModule)
     assert trainer.max_epochs == cfg.trainer.max_epochs
-    # the tiny student runs on a batch of the configured geometry
+    # one real batch through the data module's device-side augmentation and the loss
+    batch = next(iter(dm.train_dataloader()))
+    batch = dm.on_after_batch_transfer(batch, 0)
     v = cfg.video
-    video = torch.randn(2, 3, v.num_frames, v.img_size, v.img_size)
-    mask = dm.masking(2, dm.token_grid(video.shape))
-    loss = module.compute_loss(video, mask)
-    assert torch.isfinite(loss)
-
-
-def _needs_list(name: str) -> bool:
-    cfg = compose_cfg([f"experiment={name}"], "/tmp/unused")
-    return "list_file" in cfg.data.train_dataset.keys()  # `in` on the node is False for ??? values
+    assert batch["video"].shape == (2, 3, v.num_frames, v.img_size, v.img_size)
+    assert batch["mask"].shape[:2] == (2, dm.num_mask_views)
+    assert ("boxes" in batch) == ("motion" in cfg.data)
+    assert torch.isfinite(module.compute_loss(batch["video"], batch["mask"]))
 
 
 def test_paper_recipe_values():

@@ -29,7 +29,7 @@ RESUME = [
     "model.scheduler.warmup_steps=3",
     "data/masking=tube",
     "data.masking.ratio=0.5",
-    "data.masking.num_views=2",
+    "data.masking.masks_per_clip=2",
     "model.encoder.drop_path=0.1",  # draws from the global RNG: resume must restore it
     "callbacks.checkpoint.every_n_train_steps=100",
 ]

@@ -22,7 +22,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from smile.callbacks import LossSummary
 from smile.lit import PretrainLitModule
-from smile.models import create_pretrain_model
+from smile.models import create_pretrain_model, load_student_weights
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ def build_module(cfg: DictConfig) -> PretrainLitModule:
         use_checkpoint=enc.use_checkpoint,
         **(OmegaConf.to_container(enc.overrides) if enc.get("overrides") else {}),
     )
+    if cfg.model.get("init_from"):  # stage 2: student weights only; optimizer and schedule start fresh
+        report = load_student_weights(net, cfg.model.init_from)
+        log.info("model.init_from: %s", report)
+        if report.missing:
+            log.warning("model.init_from left %d student tensors at their initial values", len(report.missing))
     return PretrainLitModule(
         net=net,
         target=target,
@@ -86,16 +91,25 @@ def find_resume_checkpoint(output_dir: str | Path, resume: Any) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
+MISSING_HINTS = {
+    "list_file": "A video list has one `<path> <label>` line per clip (README > Data).",
+    "teacher.path": "Teacher weights come from a local file, never a download (README > Teachers).",
+    "root_or_packed": "Objects: a folder of RGBA PNGs or the output of `smile-data pack-objects` (README > Objects).",
+    "init_from": "Stage 2 starts from the stage-1 checkpoint, e.g. outputs/<stage-1 run>/checkpoints/last.ckpt.",
+    "folder": "Background images: a folder of JPEG/PNG files.",
+}
+
+
 def explain_missing(cfg: DictConfig) -> None:
     """Turn an unset mandatory value (``???``) into a message that says what to pass."""
     try:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
         key = err.full_key
+        hint = next((text for suffix, text in MISSING_HINTS.items() if key.endswith(suffix)), "")
         raise SystemExit(
             f"Config value `{key}` is required but not set (run `{cfg.get('name')}`).\n"
-            f"Pass it on the command line, e.g.:  python train.py {_experiment_arg(cfg)}{key}=/path/to/file\n"
-            "For video lists, see README > Data: one `<path> <label>` line per clip."
+            f"Pass it on the command line, e.g.:  python train.py {_experiment_arg(cfg)}{key}=/path/to/file\n" + hint
         ) from None
 
 

@@ -14,23 +14,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-BRIGHTNESS_STEP = 5
-WIDTH, HEIGHT, FPS = 64, 48, 25
-
-
-def write_video(path: Path, num_frames: int, codec: str = "mpeg4", width: int = WIDTH, height: int = HEIGHT) -> Path:
-    """Encode ``num_frames`` flat frames (value ``BRIGHTNESS_STEP * k``) with PyAV."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = 2_000_000  # generous for tiny frames: keeps flat frames within ~2 levels
-        for k in range(num_frames):
-            rgb = np.full((height, width, 3), BRIGHTNESS_STEP * k, np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+from smile_testing import BRIGHTNESS_STEP, write_video  # noqa: E402
 
 
 @pytest.fixture(scope="session")

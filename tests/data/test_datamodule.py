@@ -16,7 +16,7 @@ def test_normalize_video_matches_the_formula():
 
 def test_batch_transfer_normalises_and_masks_with_exact_counts():
     ds = SyntheticMotionDataset(8, num_frames=8, img_size=64)
-    dm = VideoDataModule(ds, batch_size=4, masking=TubeMasking(0.75, num_views=2), patch_size=16, tubelet_size=2)
+    dm = VideoDataModule(ds, batch_size=4, masking=TubeMasking(0.75, masks_per_clip=2), patch_size=16, tubelet_size=2)
     batch = next(iter(dm.train_dataloader()))
     assert batch["video"].dtype == torch.uint8 and batch["video"].shape == (4, 3, 8, 64, 64)
     out = dm.on_after_batch_transfer(dict(batch), 0)

@@ -55,3 +55,14 @@ def test_warmup_steps_override_epochs():
     assert resolve_warmup_steps(40, -1, 10.0) == 400
     assert resolve_warmup_steps(40, 7, 10.0) == 7
     assert resolve_warmup_steps(0.5, -1, 10.0) == 5
+
+
+def test_schedule_index_clean_and_reference_sawtooth():
+    from smile.lit.optim import schedule_index
+
+    assert [schedule_index(s, 10, "clean", 2) for s in (0, 9, 10, 25)] == [0, 9, 10, 25]
+    # 10 loader steps per epoch with 2 masks per clip: the reference reads epoch * 5 + step
+    assert [schedule_index(s, 10, "reference_sawtooth", 2) for s in (0, 9, 10, 19, 20)] == [0, 9, 5, 14, 10]
+    assert schedule_index(7, 10, "reference_sawtooth", 1) == 7
+    with pytest.raises(ValueError, match="model.scheduler.mode"):
+        schedule_index(0, 10, "bogus")

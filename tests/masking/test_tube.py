@@ -86,7 +86,7 @@ def test_bad_grid_and_batch_raise() -> None:
 
 
 def test_views_batch_permute_rows_are_a_permutation() -> None:
-    masks = TubeMasking(0.8, num_views=2, second_view="batch_permute")(16, GRID, _gen(5))
+    masks = TubeMasking(0.8, masks_per_clip=2, second_view="batch_permute")(16, GRID, _gen(5))
     assert masks.shape == (16, 2, 1568)
     check_mask(masks, 1248)
     view0, view1 = masks[:, 0], masks[:, 1]
@@ -97,21 +97,35 @@ def test_views_batch_permute_rows_are_a_permutation() -> None:
 
 
 def test_views_independent_exact_counts() -> None:
-    gen = TubeMasking(0.75, num_views=3)
+    gen = TubeMasking(0.75, masks_per_clip=3)
     masks = gen(8, GRID, _gen(9))
     assert masks.shape == (8, 3, 1568)
     assert masks.sum(-1).eq(1176).all()
     assert not torch.equal(masks[:, 0], masks[:, 1])
-    rnd = RandomMasking(0.5, num_views=2)(4, (2, 2, 2), _gen(1))
+    rnd = RandomMasking(0.5, masks_per_clip=2)(4, (2, 2, 2), _gen(1))
     assert rnd.shape == (4, 2, 8) and rnd.sum(-1).eq(4).all()
     assert torch.equal(gen(8, GRID, _gen(9)), masks)
 
 
 def test_mask_generator_validation() -> None:
-    with pytest.raises(ValueError, match="num_views"):
-        TubeMasking(0.5, num_views=0)
+    with pytest.raises(ValueError, match="masks_per_clip"):
+        TubeMasking(0.5, masks_per_clip=0)
     with pytest.raises(ValueError, match="second_view"):
-        TubeMasking(0.5, num_views=2, second_view="shuffle")
+        TubeMasking(0.5, masks_per_clip=2, second_view="shuffle")
+
+
+def test_masks_per_clip_in_repr() -> None:
+    gen = TubeMasking(0.5, masks_per_clip=3)
+    assert gen.masks_per_clip == 3
+    assert "masks_per_clip=3" in repr(gen)
+
+
+def test_tube_and_random_ignore_boxes() -> None:
+    boxes = torch.tensor([[[[0, 0, 224, 224]] * 16]] * 4)  # [B=4, K=1, T=16, 4], covers everything
+    for cls in (TubeMasking, RandomMasking):
+        a = cls(0.8, masks_per_clip=2)(4, GRID, _gen(3))
+        b = cls(0.8, masks_per_clip=2)(4, GRID, _gen(3), boxes=boxes, patch_size=16)
+        assert torch.equal(a, b)
 
 
 def test_topk_mask_honours_tiers() -> None:

@@ -34,10 +34,11 @@ def step_generator(seed: int, rank: int, step: int, device: torch.device) -> tor
 
 
 def normalize_video(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 ``[B, 3, T, H, W]`` -> float32 normalised with per-channel mean/std (given in [0, 1])."""
+    """``[B, 3, T, H, W]`` uint8 (0..255) or float (0..1) -> float32 normalised with per-channel mean/std."""
     shape = (1, 3, 1, 1, 1)
-    m = torch.tensor(mean, device=video.device, dtype=torch.float32).view(shape) * 255.0
-    s = torch.tensor(std, device=video.device, dtype=torch.float32).view(shape) * 255.0
+    scale = 255.0 if video.dtype == torch.uint8 else 1.0
+    m = torch.tensor(mean, device=video.device, dtype=torch.float32).view(shape) * scale
+    s = torch.tensor(std, device=video.device, dtype=torch.float32).view(shape) * scale
     return (video.float() - m) / s  # [B, 3, T, H, W]
 
 
@@ -51,8 +52,11 @@ class VideoDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes per device.
         pin_memory: Pin host memory for faster, asynchronous host->device copies.
         persistent_workers: Keep workers alive across epochs (only with ``num_workers > 0``).
-        masking: Callable ``(batch_size, grid, generator=, device=) -> bool [B, V, N]``; None for
-            classification data.
+        masking: Callable ``(batch_size, grid, generator=, device=, boxes=, patch_size=) -> bool [B, V, N]``;
+            None for classification data.
+        motion: Synthetic object motion (SMILE): ``motion(video [B,3,T,H,W] in [0, 1], generator=)
+            -> (video, boxes [B, K, T, 4])``, applied on the device before normalisation; the
+            boxes feed trajectory-aware masking. None = no objects (VideoMAE, SMILE stage 2).
         patch_size: Spatial patch size of the model, to derive the token grid.
         tubelet_size: Temporal patch size of the model.
         mean: Per-channel normalisation mean in [0, 1] (ImageNet by default, as the reference).
@@ -70,6 +74,7 @@ class VideoDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         persistent_workers: bool = True,
         masking: MaskFn | None = None,
+        motion: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
         patch_size: int = 16,
         tubelet_size: int = 2,
         mean: Sequence[float] = IMAGENET_MEAN,
@@ -89,6 +94,7 @@ class VideoDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.masking = masking
+        self.motion = motion
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.mean = tuple(mean)
@@ -102,7 +108,7 @@ class VideoDataModule(L.LightningDataModule):
     @property
     def num_mask_views(self) -> int:
         """Masks per clip (2 with the reference's "multiple sampling")."""
-        return int(getattr(self.masking, "num_views", 1)) if self.masking is not None else 1
+        return int(getattr(self.masking, "masks_per_clip", 1)) if self.masking is not None else 1
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -164,11 +170,21 @@ class VideoDataModule(L.LightningDataModule):
             self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Normalise and mask on the device that holds the batch."""
+        """Overlay objects, normalise and mask, batched on the device that holds the batch."""
         video = batch["video"]  # uint8 [B, 3, T, H, W]
-        batch["video"] = normalize_video(video, self.mean, self.std)
+        cpu_gen, dev_gen = self._step_generators(video.device)
+        boxes = None
+        if self.motion is not None:
+            clip, boxes = self.motion(video.float() / 255.0, generator=cpu_gen)  # [B, 3, T, H, W] in [0, 1]
+            batch["boxes"] = boxes  # [B, K, T, 4]
+            batch["video"] = normalize_video(clip, self.mean, self.std)
+        else:
+            batch["video"] = normalize_video(video, self.mean, self.std)
         if self.masking is not None:
-            batch["mask"] = self._make_masks(video.shape, video.device)  # bool [B, V, N]
+            grid = self.token_grid(video.shape)
+            batch["mask"] = self.masking(  # bool [B, V, N]
+                video.shape[0], grid, generator=dev_gen, device=video.device, boxes=boxes, patch_size=self.patch_size
+            )
         return batch
 
     def token_grid(self, video_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -176,13 +192,15 @@ class VideoDataModule(L.LightningDataModule):
         _, _, t, h, w = video_shape
         return t // self.tubelet_size, h // self.patch_size, w // self.patch_size
 
-    def _make_masks(self, video_shape: Sequence[int], device: torch.device) -> torch.Tensor:
+    def _step_generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+        """(CPU generator for motion parameters, device generator for masks), fixed per step."""
         trainer = self.trainer
         rank, _ = self._rank_world()
         if trainer is not None and trainer.training:
             step = trainer.fit_loop.epoch_loop.batch_progress.total.ready
-        else:  # evaluation masks: their own stream, never colliding with training steps
+        else:  # evaluation: their own stream, never colliding with training steps
             step = (1 << 62) + self._eval_batches
             self._eval_batches += 1
-        gen = step_generator(self.seed, rank, step, device)
-        return self.masking(video_shape[0], self.token_grid(video_shape), generator=gen, device=device)
+        cpu = step_generator(self.seed, rank, step, torch.device("cpu"))
+        dev = step_generator(self.seed + 1, rank, step, device)
+        return cpu, dev

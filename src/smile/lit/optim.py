@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -54,13 +54,17 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, f
     return final + 0.5 * (base - final) * (1.0 + math.cos(math.pi * progress))
 
 
-def warmup_cosine_lambda(total_steps: int, warmup_steps: int, min_lr_ratio: float):
+def warmup_cosine_lambda(
+    total_steps: int, warmup_steps: int, min_lr_ratio: float, index: Callable[[int], int] | None = None
+) -> Callable[[int], float]:
     """A ``LambdaLR`` factor: the schedule relative to the base lr of each parameter group.
 
     Using a factor keeps per-group scales (layer decay) applied to both the peak and min lr,
-    as the reference does.
+    as the reference does. ``index`` maps the optimizer step to a schedule position
+    (see :func:`schedule_index`); identity by default.
     """
-    return lambda step: warmup_cosine(step, total_steps, warmup_steps, 1.0, min_lr_ratio)
+    index = index or (lambda step: step)
+    return lambda step: warmup_cosine(index(step), total_steps, warmup_steps, 1.0, min_lr_ratio)
 
 
 def resolve_warmup_steps(warmup_epochs: float, warmup_steps: int, steps_per_epoch: float) -> int:
@@ -68,3 +72,23 @@ def resolve_warmup_steps(warmup_epochs: float, warmup_steps: int, steps_per_epoc
     if warmup_steps is not None and warmup_steps >= 0:
         return int(warmup_steps)
     return int(round(warmup_epochs * steps_per_epoch))
+
+
+SCHEDULE_MODES = ("clean", "reference_sawtooth")
+
+
+def schedule_index(step: int, steps_per_epoch: int, mode: str, masks_per_clip: int = 1) -> int:
+    """Position in the per-step schedule that optimizer step ``step`` reads.
+
+    ``clean``: the step itself. ``reference_sawtooth`` reproduces SPEC §6.1 / §10.4: with multiple
+    sampling the reference halves the loader batch, so an epoch has ``masks_per_clip`` times more
+    steps than the schedule assumes, yet it indexes the schedule with ``epoch * N + step`` where
+    ``N = steps_per_epoch / masks_per_clip``: consecutive epochs overlap and the lr jumps back at
+    every epoch boundary.
+    """
+    if mode == "clean":
+        return step
+    if mode != "reference_sawtooth":
+        raise ValueError(f"model.scheduler.mode={mode!r} is unknown; use one of {SCHEDULE_MODES}")
+    epoch, within = divmod(step, max(steps_per_epoch, 1))
+    return epoch * max(steps_per_epoch // max(masks_per_clip, 1), 1) + within

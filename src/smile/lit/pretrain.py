@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -11,7 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smile.lit.optim import param_groups, resolve_warmup_steps, scale_lr, warmup_cosine_lambda
+from smile.lit.optim import (
+    param_groups,
+    resolve_warmup_steps,
+    scale_lr,
+    schedule_index,
+    warmup_cosine_lambda,
+)
 from smile.masking import gather_tokens
 
 log = logging.getLogger(__name__)
@@ -128,6 +135,34 @@ class PretrainLitModule(L.LightningModule):
         return False
 
     # -- optimisation ---------------------------------------------------------------------------
+    def _schedule_factor(self, lr: float, min_lr: float, global_batch: int) -> Callable[[int], float]:
+        """Per-step lr factor: warmup + cosine, optionally with the reference's sawtooth indexing."""
+        cfg = self.sched_cfg
+        mode = cfg.get("mode", "clean")
+        views = self.trainer.datamodule.num_mask_views
+        total = int(self.trainer.estimated_stepping_batches)
+        sched_total, per_epoch = schedule_length(self.trainer, total, cfg.get("schedule_epochs"))
+        if mode == "reference_sawtooth":  # the schedule counts epochs of N = steps / views steps
+            per_epoch, sched_total = per_epoch / views, int(round(sched_total / views))
+        warmup = resolve_warmup_steps(cfg.get("warmup_epochs", 0), cfg.get("warmup_steps", -1), per_epoch)
+        steps_per_epoch = int(round(per_epoch * (views if mode == "reference_sawtooth" else 1)))
+        log.info(
+            "global batch %d -> lr %.3g, min_lr %.3g; %d warmup / %d schedule steps (%s)",
+            global_batch,
+            lr,
+            min_lr,
+            warmup,
+            sched_total,
+            mode,
+        )
+        if warmup >= sched_total:
+            log.warning("warmup (%d steps) spans the whole schedule (%d steps): lr never peaks", warmup, sched_total)
+
+        def index(step: int) -> int:
+            return schedule_index(step, steps_per_epoch, mode, views)
+
+        return warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0, index)
+
     def global_batch(self) -> int:
         """(clip, mask) pairs per optimizer step over all devices, the unit of the lr rule."""
         dm = self.trainer.datamodule
@@ -148,22 +183,5 @@ class PretrainLitModule(L.LightningModule):
             eps=cfg.get("eps", 1e-8),
             fused=fused or None,
         )
-        total = int(self.trainer.estimated_stepping_batches)
-        sched_total, per_epoch = schedule_length(self.trainer, total, self.sched_cfg.get("schedule_epochs"))
-        warmup = resolve_warmup_steps(
-            self.sched_cfg.get("warmup_epochs", 0), self.sched_cfg.get("warmup_steps", -1), per_epoch
-        )
-        log.info(
-            "global batch %d -> lr %.3g, min_lr %.3g, %d warmup / %d schedule steps",
-            gb,
-            lr,
-            min_lr,
-            warmup,
-            sched_total,
-        )
-        if warmup >= sched_total:
-            log.warning("warmup (%d steps) spans the whole schedule (%d steps): lr never peaks", warmup, sched_total)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0)
-        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self._schedule_factor(lr, min_lr, gb))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

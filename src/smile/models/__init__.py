@@ -4,6 +4,7 @@ Parameter names match official VideoMAE / SMILE checkpoints (SPEC §4.3). This p
 only torch, numpy, einops and timm: no Lightning, no Hydra.
 """
 
+from smile.models.checkpoint import LoadReport, load_student_weights, read_state_dict
 from smile.models.decoder import VideoMAEDecoder
 from smile.models.factory import MODEL_SIZES, ModelSize, create_encoder, create_pretrain_model, list_models
 from smile.models.layers import Attention, Block, Mlp, PatchEmbed3D
@@ -15,6 +16,7 @@ __all__ = [
     "MODEL_SIZES",
     "Attention",
     "Block",
+    "LoadReport",
     "MaskedAutoencoder",
     "Mlp",
     "ModelSize",
@@ -25,5 +27,7 @@ __all__ = [
     "create_encoder",
     "create_pretrain_model",
     "list_models",
+    "load_student_weights",
+    "read_state_dict",
     "sinusoid_table",
 ]

@@ -1,5 +1,24 @@
-"""Frozen regression targets: pixel cubes and normalisation of teacher features."""
+"""Frozen regression targets: pixel cubes, teacher features (CLIP, DINO, random) and their normalisation."""
 
+from smile.teachers.clip import (
+    CLIP_ARCHS,
+    CLIP_MEAN,
+    CLIP_STD,
+    CLIPArch,
+    CLIPTeacher,
+    build_clip_visual,
+    load_clip_visual_state_dict,
+)
+from smile.teachers.dino import DINOTeacher, load_dino_state_dict
+from smile.teachers.feature import (
+    TEACHER_KINDS,
+    FeatureTarget,
+    FrozenTeacher,
+    build_target,
+    build_teacher,
+    resample_token_grid,
+)
+from smile.teachers.random import RandomTeacher
 from smile.teachers.targets import (
     FEATURE_NORMS,
     IMAGENET_MEAN,
@@ -12,12 +31,28 @@ from smile.teachers.targets import (
 )
 
 __all__ = [
+    "CLIP_ARCHS",
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "CLIPArch",
+    "CLIPTeacher",
+    "DINOTeacher",
     "FEATURE_NORMS",
+    "FeatureTarget",
+    "FrozenTeacher",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PixelTarget",
+    "RandomTeacher",
+    "TEACHER_KINDS",
+    "build_clip_visual",
+    "build_target",
+    "build_teacher",
     "clip_channel_standardize",
+    "load_clip_visual_state_dict",
+    "load_dino_state_dict",
     "normalize_features",
     "pixel_targets",
+    "resample_token_grid",
     "token_layernorm",
 ]
