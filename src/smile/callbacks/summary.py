@@ -40,8 +40,9 @@ class LossSummary(L.Callback):
         """``{"first": mean of the first window, "last": mean of the last window, "steps": n}``."""
         if not self.steps:
             return None
-        first = sum(float(x) for x in self.head) / len(self.head)
-        last = sum(float(x) for x in self.tail) / len(self.tail)
+        n = max(1, min(self.window, self.steps // 2))  # short runs: halves, so the two ends differ
+        first = sum(float(x) for x in self.head[:n]) / n
+        last = sum(float(x) for x in list(self.tail)[-n:]) / n
         return {"first": first, "last": last, "steps": self.steps}
 
     def report(self, trainer: L.Trainer) -> str:
