@@ -2,6 +2,9 @@
 
     smile-data pack-objects --root OBJECTS --out PACKED [--list object_instances.txt]
                             [--max-side 128] [--skip-bad] [--workers N]
+    smile-data index --format {list,k400,ssv2,ucf101,hmdb51} --root VIDEOS [--annotations A]
+                     [--split train] [--fold 1] --out LIST
+    smile-data check --list LIST [--root R] [--workers N] [--backend auto] [--out report.tsv]
 
 Subcommands register themselves in :data:`SUBCOMMANDS` (name -> registrar). A registrar adds its
 arguments to the given sub-parser and returns the function that runs the command
@@ -68,6 +71,48 @@ def _pack_objects(parser: argparse.ArgumentParser) -> Runner:
         )
         print(report.summary())
         return 0
+
+    return run
+
+
+@subcommand("index", "turn a dataset's published annotations into a '<path> <label>' list + classes.txt")
+def _index(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("--format", required=True, choices=("list", "k400", "ssv2", "ucf101", "hmdb51"))
+    parser.add_argument("--root", required=True, help="folder of the videos (list format: base of relative paths)")
+    parser.add_argument("--annotations", default=None, help="folder of the annotation files (default --root)")
+    parser.add_argument("--split", default="train", help="train, val (alias validate) or test (default train)")
+    parser.add_argument("--fold", type=int, default=1, help="official split 1-3 of ucf101/hmdb51 (default 1)")
+    parser.add_argument("--out", required=True, help="list file to write; classes.txt goes beside it")
+
+    def run(args: argparse.Namespace) -> int:
+        from smile.data.indexes import index_dataset, write_list
+
+        index = index_dataset(args.format, args.root, args.annotations, args.split, args.fold)
+        out = write_list(index.records, args.out, index.classes)
+        print(f"{args.format} {args.split}: {index.summary()}")
+        print(f"wrote {out}" + (f" and {out.parent / 'classes.txt'}" if index.classes else ""))
+        return 0
+
+    return run
+
+
+@subcommand("check", "decode the first and last frame of every video of a list; report the unreadable ones")
+def _check(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("--list", dest="list_file", required=True, help="'<path> <label>' list or path,label CSV")
+    parser.add_argument("--root", default=None, help="folder relative paths resolve against (default: the list's)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default CPU count; 1 = no pool)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"), help="decoder (default auto)")
+    parser.add_argument("--out", default=None, help="TSV report: path, status (ok/bad), reason")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def run(args: argparse.Namespace) -> int:
+        from smile.data.check import check_list, write_report
+
+        report = check_list(args.list_file, args.root, args.backend, args.workers, not args.no_progress)
+        print(report.summary())
+        if args.out:
+            print(f"wrote {write_report(report, args.out)}")
+        return 1 if report.bad else 0
 
     return run
 

@@ -4,7 +4,7 @@ Parameter names match official VideoMAE / SMILE checkpoints (SPEC §4.3). This p
 only torch, numpy, einops and timm: no Lightning, no Hydra.
 """
 
-from smile.models.checkpoint import LoadReport, load_student_weights, read_state_dict
+from smile.models.checkpoint import LoadReport, load_encoder_weights, load_student_weights, read_state_dict
 from smile.models.decoder import VideoMAEDecoder
 from smile.models.factory import MODEL_SIZES, ModelSize, create_encoder, create_pretrain_model, list_models
 from smile.models.layers import Attention, Block, Mlp, PatchEmbed3D
@@ -27,6 +27,7 @@ __all__ = [
     "create_encoder",
     "create_pretrain_model",
     "list_models",
+    "load_encoder_weights",
     "load_student_weights",
     "read_state_dict",
     "sinusoid_table",

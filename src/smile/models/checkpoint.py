@@ -8,6 +8,7 @@ skipped (the reference's loader only printed them, SPEC §10.18). Files are read
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,8 +43,17 @@ class LoadReport:
         )
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+# Objects the official VideoMAE/SMILE .pth files pickle next to the weights (the training args);
+# torch.load(weights_only=True) accepts exactly these, never arbitrary classes.
+SAFE_GLOBALS = [argparse.Namespace]
+
+
+def read_state_dict(path: str | Path, keys: tuple[str, ...] = CONTAINER_KEYS) -> dict[str, torch.Tensor]:
     """The tensor dict of a checkpoint file, whatever container the file uses.
+
+    Args:
+        path: A Lightning ``.ckpt``, an official ``.pth`` or a bare state dict.
+        keys: Container keys tried in order (the reference's ``--model_key model|module``).
 
     Raises:
         FileNotFoundError: with the path, when the file does not exist.
@@ -51,8 +61,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist (check model.init_from)")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    for key in CONTAINER_KEYS:
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in keys:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
@@ -95,9 +106,56 @@ def load_student_weights(
     ]
     if mismatched:
         raise ValueError(f"{path}: shape mismatch for {len(mismatched)} tensor(s): " + "; ".join(mismatched[:10]))
-    result = model.load_state_dict(sd, strict=False)
-    report = LoadReport(
-        str(path), sorted(set(sd) & set(own)), sorted(result.missing_keys), sorted(result.unexpected_keys)
-    )
+    return _report(path, sd, own, model.load_state_dict(sd, strict=False))
+
+
+ENCODER_PREFIXES = ("net.encoder.", "net.", "module.", "encoder.", "backbone.")
+
+
+def load_encoder_weights(
+    encoder: nn.Module, path: str | Path, reinit: tuple[str, ...] = (), prefixes: tuple[str, ...] = ENCODER_PREFIXES
+) -> LoadReport:
+    """Initialise a classifier (``create_encoder``) from a pretraining or finetuned checkpoint.
+
+    Accepts this project's pretraining ``.ckpt`` (``net.encoder.*``) and classifier ``.ckpt``
+    (``net.*``), official VideoMAE/SMILE pretraining ``.pth`` (``encoder.*`` under ``model``) and
+    official finetuned ``.pth`` (finetune keys under ``model`` or ``module``, possibly fp16), as
+    the reference's ``--finetune`` conversion does (SPEC §4.4). From pretraining files only the
+    encoder is read (decoder, bridge and mask token are dropped), its final ``norm`` is reported as
+    unexpected; ``fc_norm`` / ``head`` are missing and keep their fresh initialisation.
+
+    Args:
+        encoder: The model to fill.
+        path: Checkpoint file.
+        reinit: Name prefixes whose tensors are re-initialised when their shapes differ (e.g.
+            ``("head",)`` to finetune a K400 classifier on UCF101); other mismatches are refused.
+        prefixes: Key prefixes stripped (first match) before matching.
+
+    Raises:
+        ValueError: on a shape mismatch not covered by ``reinit``.
+    """
+    sd = {k: v for k, v in read_state_dict(path).items() if not k.startswith("target.")}
+    for enc in ("net.encoder.", "encoder."):  # a pretraining checkpoint: the encoder is all a classifier uses
+        if any(k.startswith(enc) for k in sd):
+            sd = {k: v for k, v in sd.items() if k.startswith(enc)}
+            break
+    sd = strip_prefix(sd, prefixes)
+    own = encoder.state_dict()
+    mismatched = {k for k, v in sd.items() if k in own and own[k].shape != v.shape}
+    refused = sorted(k for k in mismatched if not k.startswith(tuple(reinit)))
+    if refused:
+        details = "; ".join(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in refused[:10])
+        raise ValueError(
+            f"{path}: shape mismatch for {len(refused)} tensor(s): {details}. "
+            "Pass the names to re-initialise (e.g. model.reinit=[head]) if that is intended."
+        )
+    sd = {k: v.to(own[k].dtype) if k in own else v for k, v in sd.items() if k not in mismatched}
+    return _report(path, sd, own, encoder.load_state_dict(sd, strict=False))
+
+
+def _report(path: str | Path, sd: dict, own: dict, result: nn.modules.module._IncompatibleKeys) -> LoadReport:
+    """Log and return what a non-strict load did."""
+    loaded = sorted(set(sd) & set(own))
+    report = LoadReport(str(path), loaded, sorted(result.missing_keys), sorted(result.unexpected_keys))
     log.info("%s", report)
     return report

@@ -1,0 +1,161 @@
+"""Find the videos of a list that cannot be decoded, before a run trips over them (SPEC §10 item 5).
+
+Each video is opened with :func:`~smile.data.decoding.video_info` and its first and last frames
+are decoded with :func:`~smile.data.decoding.read_frames`, in a process pool (decoders hold the
+GIL in places, and a crashing C library then takes down one worker's task, not the scan). The
+last frame catches truncated files whose header promises more frames than the stream holds.
+
+The report is a TSV ``path<TAB>status<TAB>reason`` with one row per distinct video, in list
+order; ``status`` is ``ok`` or ``bad`` and ``reason`` is empty for good videos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from smile.data.datasets.list import read_video_list
+from smile.data.decoding import Backend, VideoDecodeError, read_frames, video_info
+
+REPORT_HEADER = ("path", "status", "reason")
+_SHOW_BAD = 10
+
+
+@dataclass(frozen=True)
+class VideoCheck:
+    """Outcome for one video: ``ok`` and, when not, the ``reason`` it failed."""
+
+    path: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class CheckReport:
+    """Outcomes of a whole list, in list order."""
+
+    results: list[VideoCheck]
+
+    @property
+    def bad(self) -> list[VideoCheck]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def bad_fraction(self) -> float:
+        return len(self.bad) / max(1, len(self.results))
+
+    def summary(self) -> str:
+        """Counts, then the first few bad videos with their reasons."""
+        bad = self.bad
+        lines = [f"{len(self.results) - len(bad)} ok, {len(bad)} bad ({self.bad_fraction:.2%} bad)"]
+        lines += [f"  bad: {r.path}: {r.reason}" for r in bad[:_SHOW_BAD]]
+        if len(bad) > _SHOW_BAD:
+            lines.append(f"  ... and {len(bad) - _SHOW_BAD} more (see the report)")
+        return "\n".join(lines)
+
+
+def _reason(err: Exception, path: str) -> str:
+    """The error text without the leading ``<path>: `` (the report has its own path column)."""
+    text = str(err)
+    text = text[len(path) + 2 :] if text.startswith(f"{path}: ") else text
+    return " ".join(text.split())  # one line, no tabs: the report is a TSV
+
+
+def check_video(path: str, backend: Backend = "auto") -> VideoCheck:
+    """Open ``path`` and decode its first and last frames.
+
+    Any failure becomes a bad result rather than an exception: the caller wants the whole list
+    scanned. Errors other than :class:`VideoDecodeError` are named with their type, so a bug in
+    the decoding layer shows up as such instead of passing for a corrupt file.
+    """
+    try:
+        info = video_info(path, backend)
+        read_frames(path, [0, info.num_frames - 1], backend)
+    except VideoDecodeError as err:
+        return VideoCheck(path, False, _reason(err, path))
+    except Exception as err:  # noqa: BLE001 - reported per video, see docstring
+        return VideoCheck(path, False, f"unexpected {type(err).__name__}: {_reason(err, path)}")
+    return VideoCheck(path, True)
+
+
+def _check_pair(args: tuple[str, Backend]) -> VideoCheck:
+    return check_video(*args)
+
+
+def _progress(enabled: bool, total: int) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(advance, close) of a rich progress bar, or no-ops."""
+    if not enabled:
+        return (lambda: None), (lambda: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("checking videos"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    task = bar.add_task("check", total=total)
+    bar.start()
+    return (lambda: bar.advance(task)), bar.stop
+
+
+def _run(paths: Sequence[str], backend: Backend, workers: int) -> Iterator[VideoCheck]:
+    """Results in input order; ``workers <= 1`` checks in this process (no pool)."""
+    jobs = [(p, backend) for p in paths]
+    if workers <= 1:
+        yield from map(_check_pair, jobs)
+        return
+    chunk = max(1, min(32, len(jobs) // (workers * 8)))  # few round trips, still a smooth bar
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_check_pair, jobs, chunksize=chunk)
+
+
+def check_videos(
+    paths: Sequence[str], backend: Backend = "auto", workers: int | None = None, progress: bool = True
+) -> CheckReport:
+    """Check each distinct path once (in first-seen order).
+
+    Args:
+        paths: Video files.
+        backend: Decoder, as in :func:`~smile.data.decoding.read_frames`.
+        workers: Processes (default: CPU count); ``1`` or ``0`` checks in this process.
+        progress: Show a rich progress bar.
+    """
+    unique = list(dict.fromkeys(os.fspath(p) for p in paths))
+    workers = min(os.cpu_count() or 1, len(unique)) if workers is None else min(int(workers), len(unique))
+    advance, close = _progress(progress, len(unique))
+    results = []
+    try:
+        for result in _run(unique, backend, workers):
+            results.append(result)
+            advance()
+    finally:
+        close()
+    return CheckReport(results)
+
+
+def check_list(
+    list_file: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    backend: Backend = "auto",
+    workers: int | None = None,
+    progress: bool = True,
+) -> CheckReport:
+    """Check every video of a ``<path> <label>`` (or ``path,label`` CSV) list.
+
+    Args:
+        list_file: The list, read with :func:`~smile.data.datasets.list.read_video_list`.
+        root: Folder relative paths resolve against (default: the list's folder).
+        backend, workers, progress: As in :func:`check_videos`.
+    """
+    paths, _ = read_video_list(list_file, root, config_key="--list")
+    return check_videos(paths, backend, workers, progress)
+
+
+def write_report(report: CheckReport, out: str | os.PathLike) -> Path:
+    """Write the TSV report (header ``path status reason``, one row per video)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("\t".join(REPORT_HEADER) + "\n")
+        for r in report.results:
+            f.write(f"{r.path}\t{'ok' if r.ok else 'bad'}\t{r.reason}\n")
+    return out
