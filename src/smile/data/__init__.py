@@ -1,23 +1,35 @@
-"""Datasets, decoding, sampling, transforms and the LightningDataModule."""
+"""Datasets, decoding, sampling, transforms and the LightningDataModule.
 
-from smile.data.datamodule import VideoDataModule, normalize_video
-from smile.data.datasets import SyntheticMotionDataset, VideoListDataset
-from smile.data.decoding import VideoDecodeError, VideoInfo, read_clip, read_frames, video_info
-from smile.data.sampler import ResumableSampler
-from smile.data.sampling import pretrain_indices
-from smile.data.transforms import MultiScaleCrop
+Names are imported on first use, so command-line tools that only need decoding or indexing
+(``smile-data``) do not pay for importing Lightning.
+"""
 
-__all__ = [
-    "MultiScaleCrop",
-    "ResumableSampler",
-    "SyntheticMotionDataset",
-    "VideoDataModule",
-    "VideoDecodeError",
-    "VideoInfo",
-    "VideoListDataset",
-    "normalize_video",
-    "pretrain_indices",
-    "read_clip",
-    "read_frames",
-    "video_info",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "VideoDataModule": "smile.data.datamodule",
+    "normalize_video": "smile.data.datamodule",
+    "SyntheticMotionDataset": "smile.data.datasets.synthetic",
+    "VideoListDataset": "smile.data.datasets.list",
+    "VideoDecodeError": "smile.data.decoding",
+    "VideoInfo": "smile.data.decoding",
+    "read_clip": "smile.data.decoding",
+    "read_frames": "smile.data.decoding",
+    "video_info": "smile.data.decoding",
+    "ResumableSampler": "smile.data.sampler",
+    "pretrain_indices": "smile.data.sampling",
+    "MultiScaleCrop": "smile.data.transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'smile.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -58,10 +58,8 @@ class CheckReport:
 
 
 def _reason(err: Exception, path: str) -> str:
-    """The error text without the leading ``<path>: `` (the report has its own path column)."""
-    text = str(err)
-    text = text[len(path) + 2 :] if text.startswith(f"{path}: ") else text
-    return " ".join(text.split())  # one line, no tabs: the report is a TSV
+    """The error text without ``<path>: `` prefixes (the report has its own path column)."""
+    return " ".join(str(err).replace(f"{path}: ", "").split())  # one line, no tabs: the report is a TSV
 
 
 def check_video(path: str, backend: Backend = "auto") -> VideoCheck:

@@ -278,24 +278,32 @@ def _read_ucf101(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
 # --- HMDB51 -----------------------------------------------------------------------------------
 
 
+def _hmdb_rows(path: Path, label: int, flag: str) -> list[Row]:
+    """The videos of one class split file whose flag is ``flag``."""
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if fields and (len(fields) != 2 or fields[1] not in ("0", "1", "2")):
+            raise ValueError(f"{path}:{lineno}: expected '<name>.avi <0|1|2>', got {line!r}")
+        if fields and fields[1] == flag:
+            stem = os.path.splitext(fields[0])[0]
+            rows.append((stem, (stem,), label))
+    return rows
+
+
 def _read_hmdb51(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     flag = "1" if _canonical_split(split, ("train", "val", "test")) == "train" else "2"  # val = test
     folder = ann / "testTrainMulti_7030_splits" if (ann / "testTrainMulti_7030_splits").is_dir() else ann
     pattern = re.compile(rf"^(.+)_test_split{fold}\.txt$")
-    split_files = sorted((m.group(1), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m)
+    names = [e.name for e in _scan(folder)[0]]
+    split_files = sorted((m.group(1), folder / m.group(0)) for m in map(pattern.match, names) if m)
     if not split_files:
         raise FileNotFoundError(
             f"no <class>_test_split{fold}.txt in {folder}: expected one file per class with lines "
             f"'<name>.avi <flag>' (1 = train, 2 = test, 0 = unused)"
         )
     classes = [name for name, _ in split_files]
-    rows = []
-    for label, (_, path) in enumerate(split_files):
-        for line in path.read_text().splitlines():
-            fields = line.split()
-            if len(fields) == 2 and fields[1] == flag:
-                stem = os.path.splitext(fields[0])[0]
-                rows.append((stem, (stem,), label))
+    rows = [row for label, (_, path) in enumerate(split_files) for row in _hmdb_rows(path, label, flag)]
     records, missing = _attach(rows, _video_files([root]))
     return DatasetIndex(records, classes, missing)
 

@@ -22,7 +22,8 @@ import logging
 import math
 import operator
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CSV_HEADER = "path,label"
 MAX_ATTEMPTS = 10  # decode tries per __getitem__ (the requested index, then its successors)
+_T = TypeVar("_T")
 
 
 def _resolve(path: str, base: str) -> str:
@@ -111,6 +113,78 @@ def read_video_list(
     return paths, labels
 
 
+def check_index(index: int, length: int) -> int:
+    """``index`` as a non-negative int in ``[0, length)`` (negative indices count from the end)."""
+    index = operator.index(index)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"index {index} out of range for {length} videos")
+    return index
+
+
+class BadVideoPolicy:
+    """The broken-video rule of the module docstring, shared by every dataset of video files.
+
+    Args:
+        paths: The dataset's video paths (item ``i`` is ``paths[i]``).
+        max_bad_fraction: Stop once more than ``floor(max_bad_fraction * len(paths))`` distinct
+            videos failed (counted per process).
+        source: What to name in errors (the list file).
+    """
+
+    def __init__(self, paths: Sequence[str], max_bad_fraction: float, source: str) -> None:
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+        self.paths, self.source = paths, source
+        self.max_bad_fraction = float(max_bad_fraction)
+        self.max_bad = math.floor(self.max_bad_fraction * len(paths) + 1e-9)
+        self.bad_videos: dict[str, str] = {}  # path -> reason, this process only
+
+    def load(self, index: int, load: Callable[[int], _T]) -> tuple[int, _T]:
+        """``(j, load(j))`` for the first ``j`` from ``index`` on (wrapping) that decodes.
+
+        Only VideoDecodeError counts as a broken video; anything else propagates.
+        """
+        tried = []
+        for attempt in range(min(MAX_ATTEMPTS, len(self.paths))):
+            j = (index + attempt) % len(self.paths)
+            try:
+                return j, load(j)
+            except VideoDecodeError as err:
+                self.record(self.paths[j], str(err))
+                tried.append(self.paths[j])
+        raise RuntimeError(
+            f"{self.source}: none of {len(tried)} consecutive videos from index {index} "
+            f"could be decoded: {tried}. Reasons: {[self.bad_videos[p] for p in tried]}"
+        )
+
+    def record(self, path: str, reason: str) -> None:
+        """Warn once per path; raise once more distinct videos failed than allowed."""
+        if path in self.bad_videos:
+            return
+        self.bad_videos[path] = reason
+        log.warning(
+            "skipping unreadable video (%d so far, %d allowed): %s",
+            len(self.bad_videos),
+            self.max_bad,
+            reason,
+        )
+        if len(self.bad_videos) > self.max_bad:
+            raise RuntimeError(self.report())
+
+    def report(self) -> str:
+        shown = list(self.bad_videos.values())[:10]
+        more = len(self.bad_videos) - len(shown)
+        return (
+            f"{len(self.bad_videos)} of {len(self.paths)} videos in {self.source} failed to decode, more "
+            f"than max_bad_fraction={self.max_bad_fraction} allows ({self.max_bad}). Fix or remove "
+            f"them from the list, or raise max_bad_fraction. Failures:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  ... and {more} more" if more > 0 else "")
+        )
+
+
 class VideoListDataset(Dataset):
     """Pretraining clips from the videos of a list file.
 
@@ -166,17 +240,15 @@ class VideoListDataset(Dataset):
         ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        if not 0.0 <= max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
         self.list_file = os.fspath(list_file)
         self.paths, labels = read_video_list(list_file, root, config_key)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
         self.backend, self.seed, self.decode_size = backend, int(seed), decode_size
         self.crop = MultiScaleCrop(int(img_size), scales)
-        self.max_bad_fraction = float(max_bad_fraction)
-        self.max_bad = math.floor(self.max_bad_fraction * len(self.paths) + 1e-9)
-        self.bad_videos: dict[str, str] = {}  # path -> reason, this process only
+        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.list_file)
+        self.max_bad_fraction, self.max_bad = self.policy.max_bad_fraction, self.policy.max_bad
+        self.bad_videos = self.policy.bad_videos  # path -> reason, this process only
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
@@ -208,55 +280,9 @@ class VideoListDataset(Dataset):
         return self.crop(torch.from_numpy(frames), rng)  # [3, T, S, S]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        index = self._check_index(index)
-        tried = []
-        for attempt in range(min(MAX_ATTEMPTS, len(self))):
-            j = (index + attempt) % len(self)
-            try:
-                video = self.load(j)
-            except VideoDecodeError as err:
-                self._record_bad(self.paths[j], str(err))
-                tried.append(self.paths[j])
-                continue
-            return {
-                "video": video,
-                "label": torch.tensor(self.labels[j], dtype=torch.int64),
-                "index": torch.tensor(j, dtype=torch.int64),
-            }
-        raise RuntimeError(
-            f"{self.list_file}: none of {len(tried)} consecutive videos from index {index} "
-            f"could be decoded: {tried}. Reasons: {[self.bad_videos[p] for p in tried]}"
-        )
-
-    def _check_index(self, index: int) -> int:
-        index = operator.index(index)
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} videos")
-        return index
-
-    def _record_bad(self, path: str, reason: str) -> None:
-        """Warn once per path; raise once more distinct videos failed than allowed."""
-        if path in self.bad_videos:
-            return
-        self.bad_videos[path] = reason
-        log.warning(
-            "skipping unreadable video (%d so far, %d allowed): %s",
-            len(self.bad_videos),
-            self.max_bad,
-            reason,
-        )
-        if len(self.bad_videos) > self.max_bad:
-            raise RuntimeError(self._bad_report())
-
-    def _bad_report(self) -> str:
-        shown = list(self.bad_videos.values())[:10]
-        more = len(self.bad_videos) - len(shown)
-        return (
-            f"{len(self.bad_videos)} of {len(self)} videos in {self.list_file} failed to decode, more "
-            f"than max_bad_fraction={self.max_bad_fraction} allows ({self.max_bad}). Fix or remove "
-            f"them from the list, or raise max_bad_fraction. Failures:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more > 0 else "")
-        )
+        j, video = self.policy.load(check_index(index, len(self)), self.load)
+        return {
+            "video": video,
+            "label": torch.tensor(self.labels[j], dtype=torch.int64),
+            "index": torch.tensor(j, dtype=torch.int64),
+        }

@@ -1,0 +1,290 @@
+"""Labelled clips for finetuning and evaluation: K400-style (dense) and SSv2-style (segment) (SPEC §7).
+
+One dataset, three modes:
+
+* ``train``: one random clip (:func:`~smile.data.sampling.dense_indices` or
+  :func:`~smile.data.sampling.segment_indices`) augmented by the reference recipe
+  (:func:`~smile.data.transforms.finetune_train_transform`). The clip leaves the worker as a
+  normalised float tensor, unlike pretraining's uint8 clips: RandAugment needs uint8/PIL frames
+  on the CPU and the reference normalises before the crop and erasing, so the float step cannot
+  be deferred to the device without changing the numbers.
+* ``val``: the fixed centre clip (:func:`~smile.data.sampling.centre_clip_indices`; the
+  reference drew a random one, SPEC §10.16), short-side resize and centre crop.
+* ``test``: every view of the video (``test_clips`` temporal x ``test_crops`` spatial) from ONE
+  decode: the union of the views' frames is decoded and resized once, then cut (the reference
+  decoded the whole video once per view, SPEC §10.16).
+
+Videos come from a list file (the reference's ``<path> <label>`` or a ``path,label`` CSV, read by
+:func:`~smile.data.datasets.list.read_video_list`) or from records (e.g.
+:class:`~smile.data.indexes.VideoRecord`). Broken videos follow the list dataset's policy
+(:class:`~smile.data.datasets.list.BadVideoPolicy`): logged, counted, replaced by the next video,
+fatal past ``max_bad_fraction``. In ``test`` mode a replaced video shows up twice under the
+successor's ``index`` and the broken one is missing from the evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from smile.data.datasets.list import BadVideoPolicy, check_index, read_video_list
+from smile.data.decoding import Backend, read_clip
+from smile.data.sampling import (
+    DEFAULT_TEST_CLIPS,
+    SAMPLINGS,
+    centre_clip_indices,
+    dense_indices,
+    multiview_indices,
+    segment_indices,
+)
+from smile.data.transforms import (
+    RAND_AUGMENT,
+    EvalTransform,
+    FinetuneTrainTransform,
+    eval_transform,
+    finetune_train_transform,
+)
+from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+
+Mode = Literal["train", "val", "test"]
+MODES = ("train", "val", "test")
+Record = Any  # (path, label[, video_id]) or an object with .path, .label[, .video_id]
+
+
+def video_id_of(path: str) -> str:
+    """The reference's id: the file name up to its first dot (``a/b/xyz.mp4`` -> ``xyz``)."""
+    return os.path.basename(path).split(".")[0]
+
+
+def _read_records(records: Sequence[Record], root: str | os.PathLike | None) -> tuple[list[str], list[int], list[str]]:
+    """Paths (relative ones joined to ``root``), labels and ids of in-memory records."""
+    paths, labels, ids = [], [], []
+    for rec in records:
+        if isinstance(rec, (tuple, list)):
+            path, label, vid = rec[0], rec[1], (rec[2] if len(rec) > 2 else None)
+        else:
+            path, label, vid = rec.path, rec.label, getattr(rec, "video_id", None)
+        path = os.fspath(path)
+        if root is not None and not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(os.fspath(root), path))
+        paths.append(path)
+        labels.append(int(label))
+        ids.append(str(vid) if vid is not None else video_id_of(path))
+    if not paths:
+        raise ValueError("no video records given")
+    return paths, labels, ids
+
+
+def collate_repeated(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Collate items made with ``num_sample > 1`` into a flat batch of ``B * num_sample`` clips.
+
+    ``video [n, 3, T, S, S]``, ``label [n]`` and ``index [n]`` per item become
+    ``[B * n, 3, T, S, S]`` and ``[B * n]`` (the n augmentations of an item stay adjacent), as
+    the reference's repeated-augmentation collate does. Items with ``num_sample == 1`` pass
+    through as the default collate makes them.
+    """
+    out = default_collate(batch)
+    if out["label"].ndim != 2:  # [B]: one sample per item (test items also keep their views)
+        return out
+    return {k: v.flatten(0, 1) if isinstance(v, torch.Tensor) else v for k, v in out.items()}  # [B * n, ...]
+
+
+class VideoClassificationDataset(Dataset):
+    """Clips with labels for finetuning (``train``), validation (``val``) and multi-view test.
+
+    Args:
+        records_or_list_file: A list file, or records ``(path, label[, video_id])`` /
+            objects with ``path``, ``label`` (and optionally ``video_id``).
+        root: Folder for relative paths (list default: the list file's folder; records: as given).
+        mode: ``"train"``, ``"val"`` or ``"test"``.
+        sampling: ``"dense"`` (K400, UCF101, HMDB51) or ``"segment"`` (SSv2).
+        num_frames: Frames per clip (T; the number of segments for ``segment``).
+        sampling_rate: Window stride for ``dense`` (unused by ``segment``).
+        img_size: Crop side S.
+        short_side: Short side after resizing, for ``val`` and ``test``.
+        test_clips: Temporal test views; None = 7 (dense) or 2 (segment), as the reference.
+        test_crops: Spatial test views (3: left/centre/right or top/centre/bottom).
+        flip: Random horizontal flip in training (the reference turns it off for SSv2).
+        aa: timm RandAugment string, or None / "" for none.
+        reprob: Random-erasing probability per frame (0 = off).
+        num_sample: Augmentations per decoded training video (repeated augmentation; reference
+            default 2, both finetuning scripts use 1). Use :func:`collate_repeated` when > 1.
+        scale: Area range of the training random resized crop (SMILE 0.25-1).
+        mean, std: Normalisation (ImageNet, as the reference).
+        normalize_eval: False returns uint8 ``val``/``test`` videos to normalise on the device
+            (a K400 test item is 21 views, ~200 MB as float32 at 224 px).
+        backend: Decoder (``"auto"``, ``"decord"`` or ``"pyav"``).
+        seed: Base seed of every random choice.
+        max_bad_fraction: Broken-video allowance (see module docstring).
+        decode_size: Optional ``(height, width)`` to decode at; spatial transforms then refer to it.
+        config_key: Config key to name when the list file is missing.
+
+    Items (``S`` = img_size, ``T`` = num_frames, scalars are int64 tensors):
+
+    * train: ``video`` float ``[3, T, S, S]``, ``label``, ``index``; with ``num_sample = n > 1``
+      ``video [n, 3, T, S, S]``, ``label [n]``, ``index [n]`` from one decode.
+    * val: ``video`` ``[3, T, S, S]``, ``label``, ``index``, ``video_id`` (str).
+    * test: ``video`` ``[V, 3, T, S, S]`` with ``V = clips * crops``, ``label``, ``index``,
+      ``video_id`` and ``view_ids [V]``: view ``clip * test_crops + crop``, in that order.
+
+    ``index`` is the video actually returned (a broken video is replaced by its successor), the
+    key to aggregate test views by. Determinism: training item ``i`` in epoch ``e`` uses
+    ``default_rng([seed, i, e, 0])`` for its frames and ``default_rng([seed, i, e, 1, s])`` for
+    augmentation ``s``; :meth:`set_epoch` (shared memory) reaches persistent workers.
+    """
+
+    def __init__(
+        self,
+        records_or_list_file: str | os.PathLike | Sequence[Record],
+        root: str | os.PathLike | None = None,
+        mode: Mode = "train",
+        sampling: str = "dense",
+        num_frames: int = 16,
+        sampling_rate: int = 4,
+        img_size: int = 224,
+        short_side: int = 224,
+        test_clips: int | None = None,
+        test_crops: int = 3,
+        flip: bool = True,
+        aa: str | None = RAND_AUGMENT,
+        reprob: float = 0.25,
+        num_sample: int = 1,
+        scale: Sequence[float] = (0.25, 1.0),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        normalize_eval: bool = True,
+        backend: Backend = "auto",
+        seed: int = 0,
+        max_bad_fraction: float = 0.01,
+        decode_size: tuple[int, int] | None = None,
+        config_key: str = "data.train_list",
+    ) -> None:
+        self._check_args(mode, sampling, num_frames, sampling_rate, img_size, num_sample, test_crops)
+        self.source, self.paths, labels, self.video_ids = self._read(records_or_list_file, root, config_key)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.mode, self.sampling = mode, sampling
+        self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
+        self.test_clips = DEFAULT_TEST_CLIPS[sampling] if test_clips is None else int(test_clips)
+        self.num_sample, self.backend, self.seed, self.decode_size = int(num_sample), backend, int(seed), decode_size
+        if mode == "train":
+            self.transform: FinetuneTrainTransform | EvalTransform = finetune_train_transform(
+                img_size, aa or None, scale, flip, reprob, mean, std
+            )
+        else:
+            crop = "three" if mode == "test" else "centre"
+            self.transform = eval_transform(img_size, short_side, crop, test_crops, mean, std, normalize_eval)
+        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.source)
+        self.bad_videos = self.policy.bad_videos
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @staticmethod
+    def _check_args(mode: str, sampling: str, *positive: int) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        if any(int(v) < 1 for v in positive):
+            names = "num_frames, sampling_rate, img_size, num_sample, test_crops"
+            raise ValueError(f"{names} must be >= 1, got {positive}")
+
+    @staticmethod
+    def _read(
+        source: str | os.PathLike | Sequence[Record], root: str | os.PathLike | None, config_key: str
+    ) -> tuple[str, list[str], list[int], list[str]]:
+        """(name for messages, paths, labels, video ids) from a list file or records."""
+        if isinstance(source, (str, os.PathLike)):
+            paths, labels = read_video_list(source, root, config_key)
+            return os.fspath(source), paths, labels, [video_id_of(p) for p in paths]
+        paths, labels, ids = _read_records(source, root)
+        return f"<{len(paths)} records>", paths, labels, ids
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random training clips ``__getitem__`` returns (all workers)."""
+        self._epoch.fill_(int(epoch))
+
+    @property
+    def num_views(self) -> int:
+        """Views per test item (``test_clips * test_crops``)."""
+        return self.test_clips * self.transform.num_crops if self.mode == "test" else 1
+
+    # --- frame numbers (pure functions of the frame count, so a decoder fallback agrees) --------
+
+    def clip_indices(self, index: int, num_frames_video: int) -> np.ndarray:
+        """Frames of item ``index``'s training (random) or validation (centre) clip: ``[T]``."""
+        if self.mode == "val":
+            return centre_clip_indices(num_frames_video, self.sampling, self.num_frames, self.sampling_rate)
+        rng = np.random.default_rng([self.seed, index, self.epoch, 0])
+        if self.sampling == "segment":
+            return segment_indices(num_frames_video, self.num_frames, rng=rng)
+        return dense_indices(num_frames_video, self.num_frames, self.sampling_rate, rng=rng)
+
+    def view_indices(self, num_frames_video: int) -> np.ndarray:
+        """Frames of every temporal test view: ``[test_clips, T]``."""
+        return multiview_indices(num_frames_video, self.sampling, self.num_frames, self.sampling_rate, self.test_clips)
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def _decode(self, index: int, choose: Callable[[int], np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
+        """One open of the file: uint8 frames ``[N, H, W, 3]`` and their frame numbers ``[N]``."""
+        frames, idx = read_clip(self.paths[index], choose, self.backend, self.decode_size)
+        return torch.from_numpy(frames), idx
+
+    def load_train(self, index: int) -> torch.Tensor:
+        """``[3, T, S, S]`` or ``[n, 3, T, S, S]`` augmented clips from one decode."""
+        frames, _ = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
+        clips = []
+        for s in range(self.num_sample):
+            rng = np.random.default_rng([self.seed, index, self.epoch, 1, s])
+            clips.append(self.transform(frames, rng))  # [3, T, S, S]
+        return clips[0] if self.num_sample == 1 else torch.stack(clips)
+
+    def load_val(self, index: int) -> torch.Tensor:
+        """``[3, T, S, S]``: the centre clip, short-side resize, centre crop."""
+        frames, _ = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
+        return self.transform(frames)
+
+    def load_test(self, index: int) -> torch.Tensor:
+        """``[V, 3, T, S, S]``: all views from one decode of the union of their frames."""
+        views: list[np.ndarray] = []
+
+        def choose(num_frames_video: int) -> np.ndarray:
+            views[:] = [self.view_indices(num_frames_video)]  # [C, T]
+            return np.unique(views[0])  # sorted union [U]
+
+        frames, union = self._decode(index, choose)  # [U, H, W, 3]
+        resized = self.transform.resize(frames)  # [U, 3, h, w], once for all views
+        positions = np.searchsorted(union, views[0])  # [C, T] rows of `resized`
+        clips = [self.transform.crops(resized[torch.from_numpy(pos)]) for pos in positions]  # C x [n, 3, T, S, S]
+        return torch.cat(clips)  # [C * n, 3, T, S, S], clip-major
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        load = {"train": self.load_train, "val": self.load_val, "test": self.load_test}[self.mode]
+        j, video = self.policy.load(check_index(index, len(self)), load)
+        label = torch.tensor(self.labels[j], dtype=torch.int64)
+        item: dict[str, Any] = {"video": video, "label": label, "index": torch.tensor(j, dtype=torch.int64)}
+        if self.mode == "train" and self.num_sample > 1:
+            item["label"] = label.repeat(self.num_sample)  # [n]
+            item["index"] = item["index"].repeat(self.num_sample)  # [n]
+        if self.mode != "train":
+            item["video_id"] = self.video_ids[j]
+        if self.mode == "test":
+            item["view_ids"] = torch.arange(self.num_views, dtype=torch.int64)  # clip * crops + crop
+        return item
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.source}, {len(self)} videos, mode={self.mode!r}, "
+            f"sampling={self.sampling!r}, T={self.num_frames}, transform={self.transform})"
+        )

@@ -1,0 +1,128 @@
+"""Frozen-encoder evaluation: feature extraction (cached), linear probe, kNN and low-shot subsets.
+
+Features are extracted once per (encoder, dataset) and kept in memory or on disk, so sweeping the
+probe's lr / weight decay costs seconds. The probe itself is a plain torch loop on the cached
+features (no augmentation), as MAE-style linear probing does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def extract_features(
+    encoder: nn.Module, batches: Iterable[dict], device: torch.device | str = "cpu", cache: str | Path | None = None
+) -> tuple[Tensor, Tensor]:
+    """Mean-pooled encoder tokens ``[N, D]`` and labels ``[N]`` of every clip in ``batches``.
+
+    Args:
+        encoder: A ``VideoViT`` (``forward_features(video) -> [B, N, D]``), run in eval mode.
+        batches: Dicts with a normalised float ``video [B, 3, T, H, W]`` and ``label [B]``.
+        device: Where to run the encoder.
+        cache: Optional ``.pt`` file: loaded if it exists, written otherwise.
+    """
+    if cache is not None and Path(cache).is_file():
+        saved = torch.load(cache, weights_only=True)
+        return saved["features"], saved["labels"]
+    was_training = encoder.training
+    encoder.eval().to(device)
+    feats, labels = [], []
+    for batch in batches:
+        tokens = encoder.forward_features(batch["video"].to(device))  # [B, N, D]
+        feats.append(tokens.mean(1).float().cpu())  # [B, D]
+        labels.append(batch["label"].cpu())
+    encoder.train(was_training)
+    out = torch.cat(feats), torch.cat(labels)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"features": out[0], "labels": out[1]}, cache)
+    return out
+
+
+def linear_probe(
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    num_classes: int,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 0.0,
+    batchnorm: bool = True,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Train a linear classifier on frozen features; top-1 accuracy on ``test``.
+
+    ``batchnorm`` puts a BatchNorm without affine parameters before the linear layer (MAE's
+    linear-probe recipe), which makes the lr insensitive to the feature scale.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x, y = train
+    dim = x.shape[1]
+    head = nn.Sequential(nn.BatchNorm1d(dim, affine=False) if batchnorm else nn.Identity(), nn.Linear(dim, num_classes))
+    torch.manual_seed(seed)
+    nn.init.trunc_normal_(head[1].weight, std=0.01)
+    nn.init.zeros_(head[1].bias)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * max(1, -(-len(x) // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    head.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.cross_entropy(head(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    head.eval()
+    with torch.no_grad():
+        train_acc = (head(x).argmax(1) == y).float().mean().item()
+        test_acc = (head(test[0]).argmax(1) == test[1]).float().mean().item()
+    return {"train_acc1": train_acc, "test_acc1": test_acc}
+
+
+def knn_classify(
+    train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], num_classes: int, k: int = 20, temperature: float = 0.07
+) -> dict[str, float]:
+    """Weighted cosine kNN (DINO's protocol): top-1 accuracy of ``test`` against ``train``."""
+    bank = F.normalize(train[0], dim=1)
+    query = F.normalize(test[0], dim=1)
+    sims, idx = (query @ bank.T).topk(min(k, len(bank)), dim=1)  # [Q, k]
+    votes = torch.zeros(len(query), num_classes).scatter_add_(1, train[1][idx], (sims / temperature).exp())
+    return {"test_acc1": (votes.argmax(1) == test[1]).float().mean().item()}
+
+
+def lowshot_subset(
+    labels: Sequence[int] | Tensor, per_class: int | None = None, num_videos: int | None = None, seed: int = 0
+) -> list[int]:
+    """Indices of a seeded low-shot subset: ``per_class`` clips of every class, or ``num_videos`` clips.
+
+    The draw depends only on the labels and the seed, so every model compared gets the same subset.
+    Classes with fewer clips than ``per_class`` contribute all of theirs.
+    """
+    if (per_class is None) == (num_videos is None):
+        raise ValueError("give exactly one of per_class or num_videos")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    if num_videos is not None:
+        if not 0 < num_videos <= len(labels):
+            raise ValueError(f"num_videos={num_videos} must be in [1, {len(labels)}]")
+        return sorted(rng.choice(len(labels), size=num_videos, replace=False).tolist())
+    if per_class < 1:
+        raise ValueError(f"per_class={per_class} must be >= 1")
+    chosen = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        chosen += rng.choice(members, size=min(per_class, len(members)), replace=False).tolist()
+    return sorted(chosen)
