@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -17,7 +19,7 @@ from PIL import Image
 from smile_testing import TINY, compose_cfg, write_video
 
 from smile.data import VideoDataModule
-from smile.lit import PretrainLitModule
+from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.train import CONFIG_DIR, build_module, build_trainer, explain_missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +30,17 @@ def test_there_are_experiments():
     assert {"demo", "videomae_k400_vitb"} <= set(EXPERIMENTS)
 
 
+def _unset_keys(node, prefix: str = "") -> set[str]:
+    """Dotted keys whose value is ``???`` (without resolving interpolations, which would raise)."""
+    if isinstance(node, dict):
+        return set().union(*(_unset_keys(v, f"{prefix}{k}.") for k, v in node.items()))
+    return {prefix[:-1]} if node == "???" else set()
+
+
 def _fill_required(name: str, tmp_path: Path) -> list[str]:
     """Tiny stand-ins for every file an experiment needs: a list, objects, a teacher, a checkpoint."""
     cfg = compose_cfg([f"experiment={name}"], tmp_path / "probe")
-    missing = OmegaConf.missing_keys(cfg)
+    missing = _unset_keys(OmegaConf.to_container(cfg, resolve=False))
     extra = []
     if "data.train_dataset.list_file" in missing:
         (tmp_path / "clips").mkdir()
@@ -50,9 +59,53 @@ def _fill_required(name: str, tmp_path: Path) -> list[str]:
         for i in range(2):
             Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
         extra.append(f"data.motion.background_images.folder='{folder}'")
+    if "data.source.root" in missing:
+        fmt = cfg.data.train_dataset.records_or_list_file.format
+        extra.append(f"data.source.root='{_tiny_layout(fmt, tmp_path / fmt)}'")
     if "model.init_from" in missing:
         extra.append(f"model.init_from='{_tiny_checkpoint(name, tmp_path, extra)}'")
     return extra
+
+
+def _tiny_layout(fmt: str, root: Path) -> Path:
+    """Two classes, one train and one val video each, in the dataset's published layout."""
+    root.mkdir()
+    classes = ["Alpha", "Beta"]
+    if fmt == "k400":
+        for split, csv in (("train", "train.csv"), ("val", "validate.csv")):
+            rows = [f"{c},{split}{c},0,10,{split}" for c in classes]
+            (root / csv).write_text("label,youtube_id,time_start,time_end,split\n" + "\n".join(rows) + "\n")
+            for c in classes:
+                write_video(root / f"{split}{c}_000000_000010.mp4", 24)
+    elif fmt == "ssv2":
+        (root / "something-something-v2-labels.json").write_text(
+            json.dumps({f"{c} something": str(i) for i, c in enumerate(classes)})
+        )
+        for split, name in (("train", "train"), ("val", "validation")):
+            items = [
+                {"id": f"{split}{i}", "label": f"{c} x", "template": f"{c} [something]", "placeholders": ["x"]}
+                for i, c in enumerate(classes)
+            ]
+            (root / f"something-something-v2-{name}.json").write_text(json.dumps(items))
+            for i in range(len(classes)):
+                write_video(root / f"{split}{i}.webm", 24, codec="libvpx-vp9")
+    elif fmt == "ucf101":
+        (root / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+        (root / "trainlist01.txt").write_text(
+            "".join(f"{c}/v_{c}_g01_c01.avi {i + 1}\n" for i, c in enumerate(classes))
+        )
+        (root / "testlist01.txt").write_text("".join(f"{c}/v_{c}_g02_c01.avi\n" for c in classes))
+        for c in classes:
+            (root / c).mkdir()
+            for g in ("g01", "g02"):
+                write_video(root / c / f"v_{c}_{g}_c01.avi", 24)
+    elif fmt == "hmdb51":
+        for c in classes:
+            (root / c).mkdir()
+            (root / f"{c}_test_split1.txt").write_text(f"{c}_a.avi 1\n{c}_b.avi 2\n")
+            for v in ("a", "b"):
+                write_video(root / c / f"{c}_{v}.avi", 24)
+    return root
 
 
 def _tiny_checkpoint(name: str, tmp_path: Path, extra: list[str]) -> Path:
@@ -73,13 +126,18 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     dm = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
-    assert isinstance(dm, VideoDataModule) and isinstance(module, PretrainLitModule)
+    assert isinstance(dm, VideoDataModule) and isinstance(module, (PretrainLitModule, ClassifierLitModule))
     assert trainer.max_epochs == cfg.trainer.max_epochs
     # one real batch through the data module's device-side augmentation and the loss
-    batch = next(iter(dm.train_dataloader()))
-    batch = dm.on_after_batch_transfer(batch, 0)
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     v = cfg.video
-    assert batch["video"].shape == (2, 3, v.num_frames, v.img_size, v.img_size)
+    assert batch["video"].shape[1:] == (3, v.num_frames, v.img_size, v.img_size)
+    if isinstance(module, ClassifierLitModule):
+        assert torch.isfinite(F.cross_entropy(module.net(batch["video"]), batch["label"]))
+        if dm.test_dataset is not None:  # every multi-view test item decodes
+            views = dm.on_after_batch_transfer(next(iter(dm.test_dataloader())), 0)["video"]
+            assert views.ndim in (5, 6) and views.dtype == torch.float32
+        return
     assert batch["mask"].shape[:2] == (2, dm.num_mask_views)
     assert ("boxes" in batch) == ("motion" in cfg.data)
     assert torch.isfinite(module.compute_loss(batch["video"], batch["mask"]))

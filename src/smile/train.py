@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from smile.callbacks import LossSummary
-from smile.lit import PretrainLitModule
-from smile.models import create_pretrain_model, load_student_weights
+from smile.lit import ClassifierLitModule, PretrainLitModule
+from smile.models import create_encoder, create_pretrain_model, load_encoder_weights, load_student_weights
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,53 @@ for _msg in (
 CONFIG_DIR = os.environ.get("SMILE_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
 
 
-def build_module(cfg: DictConfig) -> PretrainLitModule:
+def build_module(cfg: DictConfig) -> L.LightningModule:
+    """The LightningModule of ``cfg.model``: pretraining (default) or classification (``kind: classify``)."""
+    if cfg.model.get("kind", "pretrain") == "classify":
+        return build_classifier(cfg)
+    return build_pretrain_module(cfg)
+
+
+def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
+    """Finetuning / linear probing: ``create_encoder`` + head, optionally initialised from a checkpoint."""
+    enc, video, m = cfg.model.encoder, cfg.video, cfg.model
+    net = create_encoder(
+        enc.name,
+        num_classes=m.num_classes,
+        num_frames=video.num_frames,
+        img_size=video.img_size,
+        patch_size=video.patch_size,
+        tubelet_size=video.tubelet_size,
+        drop_path=enc.drop_path,
+        use_checkpoint=enc.use_checkpoint,
+        head_init_scale=m.head_init_scale,
+        fc_drop=m.fc_drop,
+        **_encoder_overrides(enc, classifier=True),
+    )
+    if m.get("init_from"):
+        report = load_encoder_weights(net, m.init_from, reinit=tuple(m.get("reinit") or ()))
+        log.info("model.init_from: %s", report)
+    container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
+    return ClassifierLitModule(
+        net=net,
+        num_classes=m.num_classes,
+        optimizer=container(m.optimizer),
+        scheduler=container(m.scheduler),
+        mixup=container(m.get("mixup")),
+        label_smoothing=m.label_smoothing,
+        ema=container(m.get("ema")),
+        freeze_encoder=m.freeze_encoder,
+        max_nonfinite_steps=m.max_nonfinite_steps,
+    )
+
+
+def _encoder_overrides(enc: DictConfig, classifier: bool = False) -> dict[str, Any]:
+    """Size overrides of ``model.encoder`` (decoder fields dropped for a classifier)."""
+    out = OmegaConf.to_container(enc.overrides) if enc.get("overrides") else {}
+    return {k: v for k, v in out.items() if not (classifier and k.startswith("decoder_"))}
+
+
+def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     """The student, its frozen target and the optimisation settings, from ``cfg.model``/``cfg.video``."""
     target = instantiate(cfg.model.target)
     enc, video = cfg.model.encoder, cfg.video
@@ -52,7 +98,7 @@ def build_module(cfg: DictConfig) -> PretrainLitModule:
         target_dim=target.dim,
         drop_path=enc.drop_path,
         use_checkpoint=enc.use_checkpoint,
-        **(OmegaConf.to_container(enc.overrides) if enc.get("overrides") else {}),
+        **_encoder_overrides(enc),
     )
     if cfg.model.get("init_from"):  # stage 2: student weights only; optimizer and schedule start fresh
         report = load_student_weights(net, cfg.model.init_from)

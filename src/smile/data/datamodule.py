@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from smile.data.sampler import ResumableSampler
+from smile.data.subsets import LowShotSubset
 from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
 
 MaskFn = Callable[..., torch.Tensor]
@@ -48,6 +49,7 @@ class VideoDataModule(L.LightningDataModule):
     Args:
         train_dataset: Dataset returning dicts with ``video`` uint8 ``[3, T, H, W]`` and ``label``.
         val_dataset: Optional validation dataset of the same form.
+        test_dataset: Optional multi-view test dataset (``video [V, 3, T, H, W]`` per item).
         batch_size: Clips **per device** per step (not the global batch).
         num_workers: DataLoader worker processes per device.
         pin_memory: Pin host memory for faster, asynchronous host->device copies.
@@ -63,12 +65,21 @@ class VideoDataModule(L.LightningDataModule):
         std: Per-channel normalisation std in [0, 1].
         seed: Base seed for shuffling and for the per-step mask generator.
         drop_last: Drop the last incomplete training batch (masked models need equal batches).
+        num_classes: Classes of the labels (400 K400, 174 SSv2, 101 UCF101, 51 HMDB51, 8 synthetic);
+            classifier configs read it.
+        collate_fn: Training collate (e.g. ``collate_repeated`` for repeated augmentation).
+        eval_batch_size: Batch size of validation / test loaders (default: ``batch_size``).
+        source: Where the dataset lives (root, annotations, fold), kept for logging; dataset
+            configs interpolate it.
+        train_subset: Low-shot training: ``{per_class | num_videos, seed}`` for
+            :class:`~smile.data.subsets.LowShotSubset` (class-balanced, seeded).
     """
 
     def __init__(
         self,
         train_dataset: Dataset,
         val_dataset: Dataset | None = None,
+        test_dataset: Dataset | None = None,
         batch_size: int = 8,
         num_workers: int = 0,
         pin_memory: bool = True,
@@ -81,14 +92,20 @@ class VideoDataModule(L.LightningDataModule):
         std: Sequence[float] = IMAGENET_STD,
         seed: int = 0,
         drop_last: bool = True,
+        num_classes: int | None = None,
+        collate_fn: Callable | None = None,
+        eval_batch_size: int | None = None,
+        source: dict[str, Any] | None = None,
+        train_subset: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.train_dataset = train_dataset
+        self.train_dataset = LowShotSubset(train_dataset, **train_subset) if train_subset else train_dataset
         self.val_dataset = val_dataset
+        self.test_dataset = test_dataset
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -101,6 +118,10 @@ class VideoDataModule(L.LightningDataModule):
         self.std = tuple(std)
         self.seed = seed
         self.drop_last = drop_last
+        self.num_classes = num_classes
+        self.collate_fn = collate_fn
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.source = dict(source or {})
         self._train_sampler: ResumableSampler | None = None
         self._resume_state: dict[str, int] | None = None
         self._eval_batches = 0
@@ -114,10 +135,16 @@ class VideoDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def _loader(self, dataset: Dataset, sampler: ResumableSampler, drop_last: bool) -> DataLoader:
+    @property
+    def num_sample(self) -> int:
+        """Augmented copies per decoded clip in a training batch (repeated augmentation)."""
+        return int(getattr(self.train_dataset, "num_sample", 1))
+
+    def _loader(self, dataset: Dataset, sampler: ResumableSampler, drop_last: bool, train: bool = False) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            collate_fn=self.collate_fn if train else None,
             sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
@@ -142,14 +169,21 @@ class VideoDataModule(L.LightningDataModule):
         if self._resume_state is not None:
             self._train_sampler.resume(**self._resume_state)
             self._resume_state = None
-        return self._loader(self.train_dataset, self._train_sampler, self.drop_last)
+        return self._loader(self.train_dataset, self._train_sampler, self.drop_last, train=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        if self.val_dataset is None:
+        return self._eval_loader(self.val_dataset)
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._eval_loader(self.test_dataset)
+
+    def _eval_loader(self, dataset: Dataset | None) -> DataLoader | list:
+        """In-order shards; with several ranks the last shard is padded (evaluation de-duplicates by id)."""
+        if dataset is None:
             return []
         rank, world = self._rank_world()
-        sampler = ResumableSampler(len(self.val_dataset), shuffle=False, rank=rank, world_size=world, drop_last=False)
-        return self._loader(self.val_dataset, sampler, drop_last=False)
+        sampler = ResumableSampler(len(dataset), shuffle=False, rank=rank, world_size=world, drop_last=False)
+        return self._loader(dataset, sampler, drop_last=False)
 
     def state_dict(self) -> dict[str, Any]:
         """Where the training sampler stands, so a resumed run continues the same epoch order."""
@@ -170,8 +204,14 @@ class VideoDataModule(L.LightningDataModule):
             self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Overlay objects, normalise and mask, batched on the device that holds the batch."""
-        video = batch["video"]  # uint8 [B, 3, T, H, W]
+        """Overlay objects, normalise and mask, batched on the device that holds the batch.
+
+        uint8 clips (pretraining, synthetic data) are normalised here; float clips come already
+        normalised from CPU-side augmentation (finetuning's RandAugment works on images).
+        """
+        video = batch["video"]  # uint8 [B, 3, T, H, W] (or float, normalised)
+        if video.dtype != torch.uint8:
+            return batch
         cpu_gen, dev_gen = self._step_generators(video.device)
         boxes = None
         if self.motion is not None:

@@ -400,3 +400,14 @@ def write_list(records: list[VideoRecord], out: str | os.PathLike, classes: list
         else:
             f.writelines(f"{p} {label}\n" for p, label in rows)
     return out
+
+
+def load_records(
+    format: str,
+    root: str | os.PathLike,
+    annotations: str | os.PathLike | None = None,
+    split: str = "train",
+    fold: int = 1,
+) -> list[VideoRecord]:
+    """Just the records of :func:`build_index` (what a dataset config passes to a dataset)."""
+    return build_index(format, root, annotations, split, fold)[0]

@@ -92,3 +92,76 @@ def schedule_index(step: int, steps_per_epoch: int, mode: str, masks_per_clip: i
         raise ValueError(f"model.scheduler.mode={mode!r} is unknown; use one of {SCHEDULE_MODES}")
     epoch, within = divmod(step, max(steps_per_epoch, 1))
     return epoch * max(steps_per_epoch // max(masks_per_clip, 1), 1) + within
+
+
+# -- layer-wise lr decay (finetuning, SPEC §7.1) -------------------------------------------------
+EMBED_NAMES = frozenset({"pos_embed", "cls_token", "mask_token"})
+
+
+def layer_id(name: str, num_layers: int) -> int:
+    """Depth of parameter ``name`` for layer-wise lr decay (the reference's ``get_num_layer_for_vit``).
+
+    Args:
+        name: Parameter name relative to the ViT (``"blocks.3.attn.qkv.weight"``).
+        num_layers: Number of transformer blocks ``L``.
+
+    Returns:
+        0 for the patch embedding and the position / cls / mask tokens, ``i + 1`` for
+        ``blocks.i.*`` and ``L + 1`` for everything else (``fc_norm``, ``head``).
+    """
+    parts = name.split(".")
+    if name in EMBED_NAMES or parts[0] == "patch_embed":
+        return 0
+    if parts[0] == "blocks" and len(parts) > 1 and parts[1].isdigit():
+        return int(parts[1]) + 1
+    return num_layers + 1
+
+
+def layer_decay_groups(
+    model: nn.Module,
+    weight_decay: float,
+    layer_decay: float,
+    num_layers: int,
+    skip_names: Iterable[str] = NO_DECAY_NAMES,
+) -> list[dict]:
+    """AdamW groups keyed by (layer, decay / no decay), each with its ``lr_scale``.
+
+    ``lr_scale = layer_decay ** (num_layers + 1 - layer_id)``: 1 for the head, ``layer_decay``
+    for the last block, ..., ``layer_decay ** (L + 1)`` for the patch embedding. The no-decay set
+    is :func:`no_weight_decay` (1-D params, ``.bias``, ``skip_names``); frozen parameters are left
+    out. Groups come in order of first appearance and carry a ``name`` like ``"layer_3_decay"``.
+
+    The groups hold no ``lr``: give them one with :func:`apply_lr_scale`.
+    """
+    if not 0.0 < layer_decay <= 1.0:
+        raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
+    skip = frozenset(skip_names)
+    groups: dict[str, dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        layer = layer_id(name, num_layers)
+        no_decay = no_weight_decay(name, param, skip)
+        key = f"layer_{layer}_{'no_decay' if no_decay else 'decay'}"
+        if key not in groups:
+            groups[key] = {
+                "name": key,
+                "params": [],
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "lr_scale": layer_decay ** (num_layers + 1 - layer),
+            }
+        groups[key]["params"].append(param)
+    return list(groups.values())
+
+
+def apply_lr_scale(groups: list[dict], base_lr: float) -> list[dict]:
+    """Set each group's ``lr`` to ``base_lr * lr_scale`` (scale 1 where a group has none).
+
+    Call this before building the optimizer: a ``LambdaLR`` factor (such as
+    :func:`warmup_cosine_lambda`) multiplies each group's *initial* lr, so scaled initial lrs make
+    both the peak and the floor of every group follow its scale, as the reference's
+    ``lr = schedule[step] * lr_scale`` does. Returns the same list, modified in place.
+    """
+    for group in groups:
+        group["lr"] = base_lr * group.get("lr_scale", 1.0)
+    return groups

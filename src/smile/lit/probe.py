@@ -1,4 +1,6 @@
-"""Frozen-encoder evaluation: feature extraction (cached), linear probe, kNN and low-shot subsets.
+"""Frozen-encoder evaluation: feature extraction (cached), linear probe and kNN.
+
+Low-shot subsets live in :mod:`smile.data.subsets`.
 
 Features are extracted once per (encoder, dataset) and kept in memory or on disk, so sweeping the
 probe's lr / weight decay costs seconds. The probe itself is a plain torch loop on the cached
@@ -8,10 +10,9 @@ features (no augmentation), as MAE-style linear probing does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -101,28 +102,3 @@ def knn_classify(
     sims, idx = (query @ bank.T).topk(min(k, len(bank)), dim=1)  # [Q, k]
     votes = torch.zeros(len(query), num_classes).scatter_add_(1, train[1][idx], (sims / temperature).exp())
     return {"test_acc1": (votes.argmax(1) == test[1]).float().mean().item()}
-
-
-def lowshot_subset(
-    labels: Sequence[int] | Tensor, per_class: int | None = None, num_videos: int | None = None, seed: int = 0
-) -> list[int]:
-    """Indices of a seeded low-shot subset: ``per_class`` clips of every class, or ``num_videos`` clips.
-
-    The draw depends only on the labels and the seed, so every model compared gets the same subset.
-    Classes with fewer clips than ``per_class`` contribute all of theirs.
-    """
-    if (per_class is None) == (num_videos is None):
-        raise ValueError("give exactly one of per_class or num_videos")
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    if num_videos is not None:
-        if not 0 < num_videos <= len(labels):
-            raise ValueError(f"num_videos={num_videos} must be in [1, {len(labels)}]")
-        return sorted(rng.choice(len(labels), size=num_videos, replace=False).tolist())
-    if per_class < 1:
-        raise ValueError(f"per_class={per_class} must be >= 1")
-    chosen = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        chosen += rng.choice(members, size=min(per_class, len(members)), replace=False).tolist()
-    return sorted(chosen)
