@@ -180,3 +180,40 @@ def test_kill_9_loses_only_steps_after_the_last_checkpoint(tiny_cfg, tmp_path):
 
     ref = run(tiny_cfg("video=demo", *steps, out=tmp_path / "ref"))
     assert_same_weights(net_state(ref["last_checkpoint"]), net_state(resumed))
+
+
+def _list_with_a_broken_video(tmp_path: Path) -> Path:
+    from smile_testing import write_video
+
+    for name in ("a", "b", "c"):
+        write_video(tmp_path / f"{name}.mp4", 24)
+    (tmp_path / "broken.mp4").write_bytes(b"\x00not a video" * 50)
+    listing = tmp_path / "train.csv"
+    listing.write_text("a.mp4 0\nbroken.mp4 1\nb.mp4 0\nc.mp4 1\n")
+    return listing
+
+
+def test_broken_videos_are_skipped_counted_and_bounded(tiny_cfg, tmp_path):
+    listing = _list_with_a_broken_video(tmp_path)
+    base = [
+        "data=list",
+        f"data.train_dataset.list_file='{listing}'",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        "trainer.max_epochs=2",
+        "trainer.log_every_n_steps=1",
+    ]
+    out = run(tiny_cfg(*base, "data.train_dataset.max_bad_fraction=0.5", out=tmp_path / "ok"))
+    assert out["global_step"] == 4  # the run went on
+    rows = (tmp_path / "ok" / "csv" / "version_0" / "metrics.csv").read_text()
+    assert "data/skipped_videos" in rows
+    import csv as _csv
+
+    counts = [
+        float(r["data/skipped_videos"])
+        for r in _csv.DictReader(open(tmp_path / "ok/csv/version_0/metrics.csv"))
+        if r.get("data/skipped_videos")
+    ]
+    assert counts and max(counts) >= 1
+    with pytest.raises(RuntimeError, match="broken.mp4"):
+        run(tiny_cfg(*base, "data.train_dataset.max_bad_fraction=0.0", out=tmp_path / "stop"))

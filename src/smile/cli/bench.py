@@ -2,6 +2,8 @@
 
 ``smile-bench motion`` times the SMILE augmentation on one device: trajectory sampling, batched
 compositing of the objects and trajectory-aware masking (plus plain tube masking for scale), per clip.
+``smile-bench decode`` times decoding a pretraining clip (16 frames at stride 4 from a random window)
+with each backend, per clip and per worker process.
 """
 
 from __future__ import annotations
@@ -59,6 +61,53 @@ def bench_motion(batch: int, frames: int, size: int, device: str, iters: int, ra
     return rows
 
 
+def bench_decode(videos: list[Path], backends: list[str], clips: int, frames: int, rate: int) -> list[dict[str, Any]]:
+    """Milliseconds per pretraining clip (random 16 x 4 window) for each decoding backend."""
+    import numpy as np
+
+    from smile.data.decoding import read_clip
+    from smile.data.sampling import pretrain_indices
+
+    rows = []
+    for backend in backends:
+        rng = np.random.default_rng(0)
+        times = []
+        for i in range(clips):
+            path = videos[i % len(videos)]
+            start = time.perf_counter()
+            frames_, _ = read_clip(path, lambda n, rng=rng: pretrain_indices(n, frames, rate, rng=rng), backend=backend)
+            times.append(time.perf_counter() - start)
+        ms = 1e3 * float(np.median(times))
+        rows.append(
+            {
+                "stage": f"decode {backend}",
+                "ms_per_clip": ms,
+                "clips_per_s": 1e3 / ms,
+                "frame_shape": "x".join(map(str, frames_.shape)),
+            }
+        )
+    return rows
+
+
+def _sample_video(out: Path, num_frames: int = 300, size: tuple[int, int] = (256, 340)) -> Path:
+    """A Kinetics-like test clip (moving noise texture, H.264) when the user names no video."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (size[0] * 2, size[1] * 2, 3), dtype=np.uint8)
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = size[1], size[0], "yuv420p"
+        for k in range(num_frames):
+            frame = texture[k % size[0] : k % size[0] + size[0], k : k + size[1]]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out
+
+
 def _print_table(title: str, rows: list[dict[str, Any]], context: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -84,7 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    d = sub.add_parser("decode", help="ms per pretraining clip for each decoding backend")
+    d.add_argument("videos", nargs="*", type=Path, help="video files (default: a generated 10 s 340x256 H.264 clip)")
+    d.add_argument("--backends", nargs="+", default=["decord", "pyav"])
+    d.add_argument("--clips", type=int, default=20)
+    d.add_argument("--frames", type=int, default=16)
+    d.add_argument("--rate", type=int, default=4)
+    d.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.command == "decode":
+        return _decode_main(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     context = {
@@ -99,6 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"command": "motion", "context": context, "results": rows}, indent=2))
+    return 0
+
+
+def _decode_main(args: argparse.Namespace) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = args.videos or [_sample_video(Path(tmp) / "sample.mp4")]
+        rows = bench_decode(videos, args.backends, args.clips, args.frames, args.rate)
+    context = {"videos": len(videos), "clips": args.clips, "frames": args.frames, "rate": args.rate}
+    _print_table("smile-bench decode (one process, one decoder thread)", rows, context)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"command": "decode", "context": context, "results": rows}, indent=2))
     return 0
 
 

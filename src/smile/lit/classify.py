@@ -34,7 +34,7 @@ from smile.lit.optim import (
     scale_lr,
     warmup_cosine_lambda,
 )
-from smile.lit.pretrain import NonFiniteLossError, schedule_length
+from smile.lit.pretrain import NonFiniteLossError, log_skipped_videos, schedule_length
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,7 @@ class ClassifierLitModule(L.LightningModule):
             self.log("train/acc", (logits.argmax(-1) == label).float().mean(), batch_size=bsz)
         self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
         self.log("train/nonfinite_steps", float(self.nonfinite.total), batch_size=bsz)
+        log_skipped_videos(self, batch)
         return loss
 
     def _peak_group_lr(self) -> float:

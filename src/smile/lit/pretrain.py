@@ -36,6 +36,19 @@ def schedule_length(trainer: L.Trainer, total_steps: int, schedule_epochs: float
     return (int(round(schedule_epochs * per_epoch)) if schedule_epochs else total_steps), per_epoch
 
 
+def log_skipped_videos(module: L.LightningModule, batch: dict[str, Any]) -> None:
+    """Running count of broken videos the datasets passed over (``data/skipped_videos``, per device).
+
+    Kept as a tensor on the device: no host sync in the step.
+    """
+    if "skipped" not in batch:
+        return
+    total = getattr(module, "_skipped_videos", None)
+    total = batch["skipped"].sum() if total is None else total + batch["skipped"].sum()
+    module._skipped_videos = total
+    module.log("data/skipped_videos", total.float(), batch_size=1)
+
+
 class NonFiniteLossError(RuntimeError):
     """Raised when too many consecutive steps produced a NaN/Inf loss."""
 
@@ -112,6 +125,7 @@ class PretrainLitModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
         self.log("train/nonfinite_steps", float(self.nonfinite_total), batch_size=bsz)
+        log_skipped_videos(self, batch)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:

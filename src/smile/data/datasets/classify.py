@@ -271,12 +271,17 @@ class VideoClassificationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         load = {"train": self.load_train, "val": self.load_val, "test": self.load_test}[self.mode]
-        j, video = self.policy.load(check_index(index, len(self)), load)
+        index = check_index(index, len(self))
+        j, video = self.policy.load(index, load)
         label = torch.tensor(self.labels[j], dtype=torch.int64)
         item: dict[str, Any] = {"video": video, "label": label, "index": torch.tensor(j, dtype=torch.int64)}
+        item["skipped"] = torch.tensor((j - index) % len(self), dtype=torch.int64)  # broken videos passed over
         if self.mode == "train" and self.num_sample > 1:
             item["label"] = label.repeat(self.num_sample)  # [n]
             item["index"] = item["index"].repeat(self.num_sample)  # [n]
+            item["skipped"] = torch.zeros(self.num_sample, dtype=torch.int64).index_fill_(
+                0, torch.tensor([0]), item["skipped"]
+            )
         if self.mode != "train":
             item["video_id"] = self.video_ids[j]
         if self.mode == "test":

@@ -280,9 +280,11 @@ class VideoListDataset(Dataset):
         return self.crop(torch.from_numpy(frames), rng)  # [3, T, S, S]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        j, video = self.policy.load(check_index(index, len(self)), self.load)
+        index = check_index(index, len(self))
+        j, video = self.policy.load(index, self.load)
         return {
             "video": video,
             "label": torch.tensor(self.labels[j], dtype=torch.int64),
             "index": torch.tensor(j, dtype=torch.int64),
+            "skipped": torch.tensor((j - index) % len(self), dtype=torch.int64),  # broken videos passed over
         }

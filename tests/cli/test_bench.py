@@ -1,0 +1,43 @@
+import json
+
+from smile_testing import write_video
+
+from smile.cli.bench import main
+
+
+def test_motion_benchmark_writes_json(tmp_path, capsys):
+    out = tmp_path / "motion.json"
+    assert (
+        main(
+            [
+                "motion",
+                "--batch",
+                "2",
+                "--frames",
+                "4",
+                "--size",
+                "32",
+                "--iters",
+                "1",
+                "--device",
+                "cpu",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    stages = {r["stage"] for r in result["results"]}
+    assert {"overlay: trajectories + compositing", "trajectory mask (tube+traj_mask)", "tube mask"} <= stages
+    assert all(r["ms_per_clip"] > 0 and r["clips_per_s"] > 0 for r in result["results"])
+    assert "smile-bench motion" in capsys.readouterr().out
+
+
+def test_decode_benchmark_covers_each_backend(tmp_path):
+    video = write_video(tmp_path / "v.mp4", 40)
+    out = tmp_path / "decode.json"
+    assert main(["decode", str(video), "--clips", "2", "--frames", "4", "--rate", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["stage"] for r in rows] == ["decode decord", "decode pyav"]
+    assert all(r["frame_shape"] == "4x48x64x3" for r in rows)
