@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -43,6 +44,15 @@ def merge_predictions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         seen.setdefault(row["video_id"], row)
     return list(seen.values())
+
+
+def gather_predictions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every rank's per-video rows on every rank (a no-op in one process); duplicates are merged later."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return rows
+    shards: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shards, rows)
+    return [row for shard in shards for row in shard]
 
 
 def write_outputs(out_dir: Path, metrics: dict[str, float], module: ClassifierLitModule) -> None:
@@ -74,6 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         datamodule.test_dataset = datamodule.val_dataset  # the fixed centre clip of validation
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test")}
+    module.test_predictions = gather_predictions(module.test_predictions)
     if trainer.is_global_zero:
         write_outputs(Path(cfg.paths.output_dir), metrics, module)
         log.info("test metrics: %s (written to %s)", metrics, cfg.paths.output_dir)

@@ -99,3 +99,35 @@ def test_scaled_groups_keep_their_scale_through_warmup_and_cosine():
         sched.step()
     for g in opt.param_groups:  # floor: min lr x scale, as the reference's schedule[step] * lr_scale
         assert g["lr"] == pytest.approx(1e-4 * g["lr_scale"])
+
+
+def test_lowshot_subset_is_class_balanced_seeded_and_model_independent():
+    from smile.data.subsets import LowShotSubset, lowshot_subset
+
+    labels = [0] * 30 + [1] * 25 + [2] * 4  # class 2 has fewer clips than asked
+    sub = lowshot_subset(labels, per_class=5, seed=1)
+    counts = [sum(labels[i] == c for i in sub) for c in range(3)]
+    assert counts == [5, 5, 4] and sub == sorted(sub) and len(set(sub)) == 14
+    assert sub == lowshot_subset(labels, per_class=5, seed=1)  # the same clips for every model
+    assert sub != lowshot_subset(labels, per_class=5, seed=2)
+    # SEVERE "10^3": ceil(1000 / C) per class
+    ucf = [c for c in range(101) for _ in range(30)]
+    assert len(lowshot_subset(ucf, num_videos=1000)) == 1010
+    with pytest.raises(ValueError, match="exactly one"):
+        lowshot_subset(labels)
+
+    class Data:
+        num_sample = 1
+
+        def __init__(self, labels):
+            self.labels = labels
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            return {"label": self.labels[i], "index": i}
+
+    subset = LowShotSubset(Data(labels), per_class=2, seed=0)
+    assert len(subset) == 6 and [subset[i]["index"] for i in range(6)] == lowshot_subset(labels, per_class=2, seed=0)
+    assert subset.num_sample == 1 and list(subset.labels) == [0, 0, 1, 1, 2, 2]

@@ -111,9 +111,9 @@ def build_mixup(cfg: dict[str, Any] | None, num_classes: int, label_smoothing: f
 def mix_video(mixup: Mixup, video: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply timm Mixup/CutMix to clips ``[B, 3, T, H, W]``; returns (mixed clips, soft targets ``[B, K]``).
 
-    timm cuts ``x[:, :, y0:y1, x0:x1]``, i.e. dims 2 and 3, which for a 5-D clip would be (T, H).
-    Viewing the clip as ``[B, 3*T, H, W]`` makes the box span all frames and channels, so every
-    frame gets the same box, as for the reference's 4-D-per-frame intent. Mixes in place.
+    timm sizes the box from the last two dims (H, W) but cuts ``x[:, :, y0:y1, x0:x1]``, i.e.
+    dims 2 and 3, which for a 5-D clip are (T, H). Viewing the clip as ``[B, 3*T, H, W]`` makes
+    the cut the spatial box it was sized for, the same in every frame and channel. Mixes in place.
     """
     flat = video.reshape(video.shape[0], -1, *video.shape[-2:])  # [B, 3*T, H, W], a view
     flat, target = mixup(flat, label)
