@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from smile.data.datasets.list import BadVideoPolicy, check_index, read_video_list
+from smile.data.datasets.list import BadVideoPolicy, EpochAware, check_index, read_video_list
 from smile.data.decoding import Backend, read_clip
 from smile.data.sampling import (
     DEFAULT_TEST_CLIPS,
@@ -94,7 +94,7 @@ def collate_repeated(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: v.flatten(0, 1) if isinstance(v, torch.Tensor) else v for k, v in out.items()}  # [B * n, ...]
 
 
-class VideoClassificationDataset(Dataset):
+class VideoClassificationDataset(EpochAware, Dataset):
     """Clips with labels for finetuning (``train``), validation (``val``) and multi-view test.
 
     Args:
@@ -180,7 +180,7 @@ class VideoClassificationDataset(Dataset):
             self.transform = eval_transform(img_size, short_side, crop, test_crops, mean, std, normalize_eval)
         self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.source)
         self.bad_videos = self.policy.bad_videos
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._init_epoch()
 
     @staticmethod
     def _check_args(mode: str, sampling: str, *positive: int) -> None:
@@ -205,14 +205,6 @@ class VideoClassificationDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random training clips ``__getitem__`` returns (all workers)."""
-        self._epoch.fill_(int(epoch))
 
     @property
     def num_views(self) -> int:

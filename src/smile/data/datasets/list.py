@@ -185,7 +185,23 @@ class BadVideoPolicy:
         )
 
 
-class VideoListDataset(Dataset):
+class EpochAware:
+    """The current epoch in shared memory, so ``set_epoch`` from the main process reaches
+    persistent DataLoader workers (a plain attribute would stay at its value in each worker)."""
+
+    def _init_epoch(self) -> None:
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws ``__getitem__`` uses (all workers)."""
+        self._epoch.fill_(int(epoch))
+
+
+class VideoListDataset(EpochAware, Dataset):
     """Pretraining clips from the videos of a list file.
 
     Each item decodes ``num_frames`` frames ``sampling_rate`` apart from a random start
@@ -249,18 +265,10 @@ class VideoListDataset(Dataset):
         self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.list_file)
         self.max_bad_fraction, self.max_bad = self.policy.max_bad_fraction, self.policy.max_bad
         self.bad_videos = self.policy.bad_videos  # path -> reason, this process only
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._init_epoch()
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random clips and crops ``__getitem__`` returns (all workers)."""
-        self._epoch.fill_(int(epoch))
 
     def clip_indices(self, index: int, num_frames_video: int) -> np.ndarray:
         """Frame numbers item ``index`` uses in the current epoch for a video of that length.
