@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from smile_testing import write_video
 
 from smile.cli.bench import main
@@ -41,3 +42,19 @@ def test_decode_benchmark_covers_each_backend(tmp_path):
     rows = json.loads(out.read_text())["results"]
     assert [r["stage"] for r in rows] == ["decode decord", "decode pyav"]
     assert all(r["frame_shape"] == "4x48x64x3" for r in rows)
+
+
+def test_step_benchmark_counts_flops_and_throughput(tmp_path):
+    out = tmp_path / "step.json"
+    overrides = [
+        "video=tiny",
+        "model/encoder=vit_tiny",
+        "data/motion=objects",
+        "data/masking=trajectory",
+        "data.masking.ratio=0.5",
+        "data.batch_size=2",
+    ]
+    assert main(["step", *overrides, "--steps", "1", "--warmup", "0", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["clips_per_s"] > 0 and row["gflop_per_clip"] > 0 and row["peak_mem_gib"] > 0
+    assert row["tflops"] == pytest.approx(row["gflop_per_clip"] * row["clips_per_s"] / 1e3, rel=1e-6)

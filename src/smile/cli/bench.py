@@ -2,6 +2,8 @@
 
 ``smile-bench motion`` times the SMILE augmentation on one device: trajectory sampling, batched
 compositing of the objects and trajectory-aware masking (plus plain tube masking for scale), per clip.
+``smile-bench step [overrides]`` times the training step of an experiment (random clips, masks,
+overlay and teacher included): clips/s, achieved TFLOP/s from a FLOP count, and peak memory.
 ``smile-bench decode`` times decoding a pretraining clip (16 frames at stride 4 from a random window)
 with each backend, per clip and per worker process.
 """
@@ -59,6 +61,68 @@ def bench_motion(batch: int, frames: int, size: int, device: str, iters: int, ra
         sec = _timed(fn, dev, iters)
         rows.append({"stage": name, "ms_per_clip": 1e3 * sec / batch, "clips_per_s": batch / sec})
     return rows
+
+
+def bench_step(overrides: list[str], steps: int, warmup: int, compile_model: bool) -> list[dict[str, Any]]:
+    """Training-step throughput of the pretraining module an experiment builds (random inputs)."""
+    import resource
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from smile.data.datamodule import normalize_video
+    from smile.lit.optim import param_groups
+    from smile.train import CONFIG_DIR, build_module
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["paths.output_dir=/tmp/smile-bench", *overrides])
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module = build_module(cfg).to(dev)
+    module.train()
+    if compile_model:
+        module.net = torch.compile(module.net)
+    masking = instantiate(cfg.data.masking)
+    motion = instantiate(cfg.data.motion) if cfg.data.get("motion") else None
+    b, v = cfg.data.batch_size, cfg.video
+    clips = torch.randint(0, 256, (b, 3, v.num_frames, v.img_size, v.img_size), dtype=torch.uint8, device=dev)
+    grid = (v.num_frames // v.tubelet_size, v.img_size // v.patch_size, v.img_size // v.patch_size)
+    opt = torch.optim.AdamW(param_groups(module.net, 0.05), lr=1e-4, fused=dev.type == "cuda" or None)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    def step() -> None:
+        boxes, video = None, clips.float() / 255.0
+        if motion is not None:
+            video, boxes = motion(video)
+        video = normalize_video(video, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        mask = masking(b, grid, device=dev, boxes=boxes, patch_size=v.patch_size)
+        with amp:
+            loss = module.compute_loss(video, mask)  # the module's own step: teacher once, every mask view
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    sec = _timed(step, dev, steps, warmup)
+    peak = (
+        torch.cuda.max_memory_allocated(dev) / 2**30
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    )
+    return [
+        {
+            "stage": f"train step ({cfg.name}, {dev.type})",
+            "clips_per_s": b / sec,
+            "ms_per_step": 1e3 * sec,
+            "tflops": flops / sec / 1e12,
+            "gflop_per_clip": flops / b / 1e9,
+            "peak_mem_gib": peak,
+        }
+    ]
 
 
 def bench_decode(videos: list[Path], backends: list[str], clips: int, frames: int, rate: int) -> list[dict[str, Any]]:
@@ -133,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    st = sub.add_parser("step", help="training-step clips/s, TFLOP/s and peak memory of an experiment")
+    st.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smile_k400_vitb_stage1 ...")
+    st.add_argument("--steps", type=int, default=5)
+    st.add_argument("--warmup", type=int, default=2)
+    st.add_argument("--compile", action="store_true", help="torch.compile the student")
+    st.add_argument("--json", type=Path, default=None)
     d = sub.add_parser("decode", help="ms per pretraining clip for each decoding backend")
     d.add_argument("videos", nargs="*", type=Path, help="video files (default: a generated 10 s 340x256 H.264 clip)")
     d.add_argument("--backends", nargs="+", default=["decord", "pyav"])
@@ -143,6 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "decode":
         return _decode_main(args)
+    if args.command == "step":
+        rows = bench_step(args.overrides, args.steps, args.warmup, args.compile)
+        _print_table("smile-bench step", rows, {"overrides": " ".join(args.overrides) or "-"})
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(
+                json.dumps({"command": "step", "overrides": args.overrides, "results": rows}, indent=2)
+            )
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     context = {
