@@ -126,7 +126,7 @@ def test_nonfinite_step_is_skipped_and_counted(tiny_cfg, monkeypatch):
 
     r.trainer.callbacks.append(Snap())
     r.fit()
-    assert r.module.nonfinite_total == 1
+    assert r.module.nonfinite.total == 1
     assert torch.equal(snapshots[1], snapshots[2])  # batch 3 (NaN) changed nothing
     assert not torch.equal(snapshots[2], snapshots[3])
     assert len(snapshots) == 5  # the skipped batch still counts as a step (and advances the schedule)

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from smile.data import SyntheticMotionDataset, VideoDataModule
 from smile.lit import ClassifierLitModule, NonFiniteLossError
-from smile.lit.classify import HEAD_MODULES, NonFiniteGuard, build_mixup, mix_video
+from smile.lit.classify import HEAD_MODULES, build_mixup, mix_video
+from smile.lit.common import NonFiniteGuard
 from smile.models import create_encoder
 
 FRAMES, SIZE, CLASSES, BATCH = 8, 32, 8, 16

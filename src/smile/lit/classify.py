@@ -27,6 +27,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from smile.lit.common import NonFiniteGuard, log_skipped_videos, schedule_length
 from smile.lit.optim import (
     apply_lr_scale,
     layer_decay_groups,
@@ -34,7 +35,6 @@ from smile.lit.optim import (
     scale_lr,
     warmup_cosine_lambda,
 )
-from smile.lit.pretrain import NonFiniteLossError, log_skipped_videos, schedule_length
 
 log = logging.getLogger(__name__)
 
@@ -58,41 +58,6 @@ DEFAULT_MIXUP: dict[str, Any] = {
     "mode": "batch",
 }
 EMA_KEY = "ema_state_dict"
-
-
-class NonFiniteGuard:
-    """Skips NaN/Inf losses and fails after ``max_in_row`` consecutive ones.
-
-    The same policy as :class:`~smile.lit.pretrain.PretrainLitModule`, as a reusable object.
-
-    Args:
-        max_in_row: Consecutive non-finite losses that raise :class:`NonFiniteLossError`.
-    """
-
-    def __init__(self, max_in_row: int) -> None:
-        self.max_in_row = max_in_row
-        self.in_row = 0
-        self.total = 0
-
-    def check(self, loss: torch.Tensor, step: int, last_checkpoint: str = "") -> bool:
-        """True if ``loss`` is finite (resets the streak); False to skip the step.
-
-        Raises:
-            NonFiniteLossError: on the ``max_in_row``-th non-finite loss in a row.
-        """
-        if torch.isfinite(loss).item():
-            self.in_row = 0
-            return True
-        self.in_row += 1
-        self.total += 1
-        log.warning("non-finite loss at step %d: skipped (%d in a row)", step, self.in_row)
-        if self.in_row >= self.max_in_row:
-            raise NonFiniteLossError(
-                f"{self.in_row} consecutive non-finite losses, the last at step {step}. "
-                f"Last good checkpoint: {last_checkpoint or 'none written yet'}. "
-                "Lower model.optimizer.lr, raise the warmup, or check the data."
-            )
-        return False
 
 
 def build_mixup(cfg: dict[str, Any] | None, num_classes: int, label_smoothing: float) -> Mixup | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smile.lit.common import NonFiniteGuard, log_skipped_videos, schedule_length
 from smile.lit.optim import (
     param_groups,
     resolve_warmup_steps,
@@ -22,35 +22,6 @@ from smile.lit.optim import (
 from smile.masking import gather_tokens
 
 log = logging.getLogger(__name__)
-
-
-def schedule_length(trainer: L.Trainer, total_steps: int, schedule_epochs: float | None) -> tuple[int, float]:
-    """(steps the cosine spans, optimizer steps per epoch).
-
-    The cosine spans the run (``total_steps``) unless ``schedule_epochs`` sizes it like the
-    reference's ``--epochs`` for a run that stops earlier.
-    """
-    batches = trainer.num_training_batches
-    per_epoch = batches / trainer.accumulate_grad_batches if math.isfinite(batches) else float(total_steps)
-    per_epoch = max(per_epoch, 1.0)
-    return (int(round(schedule_epochs * per_epoch)) if schedule_epochs else total_steps), per_epoch
-
-
-def log_skipped_videos(module: L.LightningModule, batch: dict[str, Any]) -> None:
-    """Running count of broken videos the datasets passed over (``data/skipped_videos``, per device).
-
-    Kept as a tensor on the device: no host sync in the step.
-    """
-    if "skipped" not in batch:
-        return
-    total = getattr(module, "_skipped_videos", None)
-    total = batch["skipped"].sum() if total is None else total + batch["skipped"].sum()
-    module._skipped_videos = total
-    module.log("data/skipped_videos", total.float(), batch_size=1)
-
-
-class NonFiniteLossError(RuntimeError):
-    """Raised when too many consecutive steps produced a NaN/Inf loss."""
 
 
 class PretrainLitModule(L.LightningModule):
@@ -81,9 +52,7 @@ class PretrainLitModule(L.LightningModule):
         self.target = target.requires_grad_(False).eval()
         self.opt_cfg = dict(optimizer)
         self.sched_cfg = dict(scheduler)
-        self.max_nonfinite_steps = max_nonfinite_steps
-        self.nonfinite_in_row = 0
-        self.nonfinite_total = 0
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
 
     # -- frozen target: never trained, never checkpointed -------------------------------------
     def train(self, mode: bool = True) -> PretrainLitModule:
@@ -124,7 +93,7 @@ class PretrainLitModule(L.LightningModule):
         bsz = mask.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
-        self.log("train/nonfinite_steps", float(self.nonfinite_total), batch_size=bsz)
+        self.log("train/nonfinite_steps", float(self.nonfinite.total), batch_size=bsz)
         log_skipped_videos(self, batch)
         return loss
 
@@ -134,19 +103,8 @@ class PretrainLitModule(L.LightningModule):
         return loss
 
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
-        if torch.isfinite(loss).item():
-            self.nonfinite_in_row = 0
-            return True
-        self.nonfinite_in_row += 1
-        self.nonfinite_total += 1
-        log.warning("non-finite loss at step %d: skipped (%d in a row)", self.global_step, self.nonfinite_in_row)
-        if self.nonfinite_in_row >= self.max_nonfinite_steps:
-            ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
-            raise NonFiniteLossError(
-                f"{self.nonfinite_in_row} consecutive non-finite losses, the last at step {self.global_step}. "
-                f"Last good checkpoint: {ckpt}. Lower model.optimizer.lr, raise the warmup, or check the data."
-            )
-        return False
+        ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+        return self.nonfinite.check(loss, self.global_step, ckpt)
 
     # -- optimisation ---------------------------------------------------------------------------
     def _schedule_factor(self, lr: float, min_lr: float, global_batch: int) -> Callable[[int], float]:
