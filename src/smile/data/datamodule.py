@@ -221,11 +221,25 @@ class VideoDataModule(L.LightningDataModule):
         else:
             batch["video"] = normalize_video(video, self.mean, self.std)
         if self.masking is not None:
-            grid = self.token_grid(video.shape)
-            batch["mask"] = self.masking(  # bool [B, V, N]
-                video.shape[0], grid, generator=dev_gen, device=video.device, boxes=boxes, patch_size=self.patch_size
-            )
+            batch["mask"] = self._make_masks(video, boxes, dev_gen)  # bool [B, V, N]
         return batch
+
+    def _make_masks(self, video: torch.Tensor, boxes: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """Masks for this rank's clips.
+
+        Without objects, masks are drawn for the whole global batch from a rank-independent stream
+        and each rank keeps its rows (rank r holds global rows r, r + W, ... like the sampler), so a
+        run on W devices sees exactly the masks of a 1-device run with a W times larger batch.
+        Trajectory masks follow each clip's own objects, drawn on its rank.
+        """
+        grid, b = self.token_grid(video.shape), video.shape[0]
+        if boxes is not None:
+            return self.masking(
+                b, grid, generator=generator, device=video.device, boxes=boxes, patch_size=self.patch_size
+            )
+        rank, world = self._rank_world()
+        masks = self.masking(b * world, grid, generator=generator, device=video.device, patch_size=self.patch_size)
+        return masks[rank::world]
 
     def token_grid(self, video_shape: Sequence[int]) -> tuple[int, int, int]:
         """(t, h, w) token grid of a ``[B, 3, T, H, W]`` clip."""
@@ -242,5 +256,6 @@ class VideoDataModule(L.LightningDataModule):
             step = (1 << 62) + self._eval_batches
             self._eval_batches += 1
         cpu = step_generator(self.seed, rank, step, torch.device("cpu"))
-        dev = step_generator(self.seed + 1, rank, step, device)
+        # masks: rank-independent unless objects make them per-clip (see _make_masks)
+        dev = step_generator(self.seed + 1, rank if self.motion is not None else 0, step, device)
         return cpu, dev

@@ -91,7 +91,7 @@ class PretrainLitModule(L.LightningModule):
         if not self._loss_is_finite(loss):
             return None  # Lightning skips backward and the optimizer step
         bsz = mask.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
+        self.log("train/loss", loss, prog_bar=True, batch_size=bsz, sync_dist=True)  # the global batch's loss
         self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
         self.log("train/nonfinite_steps", float(self.nonfinite.total), batch_size=bsz)
         log_skipped_videos(self, batch)

@@ -24,14 +24,15 @@ GlobalPool = Literal["none", "mean"]
 def check_mask(mask: Tensor, batch: int, num_patches: int) -> None:
     """Validate a token mask: bool ``[B, N]``, ``True`` = masked, same masked count in every row.
 
-    The equal-count check needs the values, which would force a host sync on an accelerator, so it
-    runs on CPU tensors only; the masking generators guarantee exact counts by construction.
+    The equal-count check needs the values, which would force a host sync on an accelerator (and a
+    graph break under ``torch.compile``), so it runs on eager CPU tensors only; the masking
+    generators guarantee exact counts by construction.
     """
     if mask.dtype != torch.bool:
         raise ValueError(f"mask must be a bool tensor (True = masked), got dtype {mask.dtype}")
     if tuple(mask.shape) != (batch, num_patches):
         raise ValueError(f"mask must have shape [B, N]=({batch}, {num_patches}), got {tuple(mask.shape)}")
-    if mask.device.type == "cpu" and batch > 0:
+    if mask.device.type == "cpu" and batch > 0 and not torch.compiler.is_compiling():
         counts = mask.sum(dim=1)  # [B]
         if not bool((counts == counts[0]).all()):
             raise ValueError(f"every sample must mask the same number of tokens, got {counts.tolist()}")
