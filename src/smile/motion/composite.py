@@ -248,7 +248,7 @@ def _paste_group(out: Tensor, sprites: Tensor, theta: Tensor, origin: Tensor, si
     """
     _, _, t, h, w = out.shape
     g = rows.shape[0]
-    rh, rw = (int(v) for v in size.amax(dim=(0, 1)).clamp_min(1).tolist())
+    rh, rw = (int(v) for v in size.amax(dim=(0, 1)).clamp_min(1).tolist())  # size lives on the CPU: no sync
     # shift regions inward so the common canvas stays inside the frame (its extra pixels are transparent)
     limit = torch.tensor([h - rh, w - rw], device=out.device, dtype=origin.dtype)
     origin = torch.minimum(origin, limit).long()
@@ -306,26 +306,29 @@ def composite(
     spr = spr if premultiplied else _premultiply(spr)  # [B, K, 4, S, S]
     if antialias:
         spr = _prefilter(spr.flatten(0, 1), _mip_levels(boxes, spr.shape[-1])).view_as(spr)
-    boxes, angles = boxes.to(dev, torch.float32), angles.to(dev, torch.float32)
+    # Bookkeeping (paste order, regions, groups) stays where the boxes were sampled (the CPU), so
+    # reading canvas sizes never waits for the accelerator; only placements move to the device.
+    boxes, angles = boxes.float(), angles.float()
     wh = (boxes[..., 2:] - boxes[..., :2]).clamp_min(0)  # [B, K, T, 2]
     order = torch.argsort(wh.prod(-1).mean(-1), dim=1, descending=True, stable=True)  # [B, K], largest first
-    theta = placement_theta(boxes, angles, (h, w))  # [B, K, T, 2, 3]
+    theta = placement_theta(boxes, angles, (h, w)).to(dev)  # [B, K, T, 2, 3]
     origin, size = _regions(boxes, angles, (h, w))  # [B, K, T, 2] each
+    origin_dev = origin.to(dev)
     alphas = torch.zeros(b, k, t, h, w, device=dev) if return_alpha else None
-    rows_all = torch.arange(b, device=dev)
+    rows_all = torch.arange(b, device=boxes.device)
     group_size = group_size or (1 if dev.type == "cpu" else 16)
     for rank in range(k):
         obj = order[:, rank]  # [B]
         area = size[rows_all, obj].amax(1).prod(-1)  # [B] largest region of the clip's object
         by_area = torch.argsort(area, descending=True)
         for start in range(0, b, group_size):
-            rows = by_area[start : start + group_size]
-            sel = obj[rows]
+            rows, sel = by_area[start : start + group_size], obj[by_area[start : start + group_size]]
+            rows_d, sel_d = rows.to(dev), sel.to(dev)
             alpha, placed = _paste_group(
-                out, spr[rows, sel], theta[rows, sel], origin[rows, sel], size[rows, sel], rows
+                out, spr[rows_d, sel_d], theta[rows_d, sel_d], origin_dev[rows_d, sel_d], size[rows, sel], rows_d
             )
             if alphas is not None:  # coverage of object `sel` of clip `rows`: [B*K, 1, T, H, W] flat
-                index = _flat_index((b * k, 1, t, h, w), rows * k + sel, placed, tuple(alpha.shape[-2:]))
+                index = _flat_index((b * k, 1, t, h, w), rows_d * k + sel_d, placed, tuple(alpha.shape[-2:]))
                 alphas.view(-1)[index.view(-1)] = alpha.reshape(-1)
     return (out, alphas) if return_alpha else out
 
