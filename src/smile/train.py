@@ -64,18 +64,22 @@ def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
     if m.get("init_from"):
         report = load_encoder_weights(net, m.init_from, reinit=tuple(m.get("reinit") or ()))
         log.info("model.init_from: %s", report)
-    container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
     return ClassifierLitModule(
         net=net,
         num_classes=m.num_classes,
-        optimizer=container(m.optimizer),
-        scheduler=container(m.scheduler),
-        mixup=container(m.get("mixup")),
+        optimizer=_plain(m.optimizer),
+        scheduler=_plain(m.scheduler),
+        mixup=_plain(m.get("mixup")),
         label_smoothing=m.label_smoothing,
-        ema=container(m.get("ema")),
+        ema=_plain(m.get("ema")),
         freeze_encoder=m.freeze_encoder,
         max_nonfinite_steps=m.max_nonfinite_steps,
     )
+
+
+def _plain(node: DictConfig | None) -> dict[str, Any] | None:
+    """A resolved plain dict of a config node (None stays None), for modules that save hyperparameters."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
 
 
 def _encoder_overrides(enc: DictConfig, classifier: bool = False) -> dict[str, Any]:
@@ -108,8 +112,8 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     return PretrainLitModule(
         net=net,
         target=target,
-        optimizer=OmegaConf.to_container(cfg.model.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.model.scheduler, resolve=True),
+        optimizer=_plain(cfg.model.optimizer),
+        scheduler=_plain(cfg.model.scheduler),
         max_nonfinite_steps=cfg.model.max_nonfinite_steps,
     )
 

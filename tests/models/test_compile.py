@@ -1,5 +1,7 @@
 """torch.compile of the tiny student gives the eager outputs and gradients (CPU inductor)."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -12,11 +14,9 @@ def test_compiled_tiny_step_matches_eager():
     net = create_pretrain_model("vit_tiny_patch16", num_frames=4, img_size=32, target_dim=64)
     video = torch.randn(2, 3, 4, 32, 32)
     mask = tube_mask(2, (2, 2, 2), 0.5, generator=torch.Generator().manual_seed(0))
-    try:
-        compiled = torch.compile(net, fullgraph=False)
-        out_c = compiled(video, mask)
-    except Exception as err:  # no C++ toolchain on this machine: nothing to compare
-        pytest.skip(f"torch.compile unavailable here: {type(err).__name__}")
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C++ compiler for torch.compile's CPU backend")
+    out_c = torch.compile(net)(video, mask)  # any compile error fails the test
     out_c.square().mean().backward()
     grads_c = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
