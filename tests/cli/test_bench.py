@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 from smile_testing import write_video
@@ -58,3 +59,35 @@ def test_step_benchmark_counts_flops_and_throughput(tmp_path):
     (row,) = json.loads(out.read_text())["results"]
     assert row["clips_per_s"] > 0 and row["gflop_per_clip"] > 0 and row["peak_mem_gib"] > 0
     assert row["tflops"] == pytest.approx(row["gflop_per_clip"] * row["clips_per_s"] / 1e3, rel=1e-6)
+
+
+def test_data_benchmark_times_each_stage_and_sizes_the_workers(tmp_path, capsys):
+    out = tmp_path / "data.json"
+    overrides = [
+        "video=tiny",
+        "data/motion=objects",
+        "data/masking=trajectory",
+        "data.batch_size=2",
+        "data.train_dataset.num_samples=8",
+    ]
+    args = ["data", *overrides, "--batches", "2", "--device", "cpu", "--target-clips-per-s", "400", "--json", str(out)]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    rows = {r["stage"]: r for r in result["results"]}
+    assert list(rows) == [
+        "dataset item (decode, augment)",
+        "collate",
+        "worker = item + collate",
+        "on_after_batch_transfer (cpu)",
+    ]
+    for row in rows.values():
+        assert math.isfinite(row["ms_per_clip"]) and row["ms_per_clip"] > 0
+        assert math.isfinite(row["clips_per_s"]) and row["clips_per_s"] > 0
+    worker = rows["worker = item + collate"]
+    assert worker["ms_per_clip"] == pytest.approx(
+        rows["dataset item (decode, augment)"]["ms_per_clip"] + rows["collate"]["ms_per_clip"]
+    )
+    ctx = result["context"]
+    assert ctx["clips"] == 4 and ctx["motion"] and ctx["masking"] == "TrajectoryMasking"
+    assert ctx["workers_needed"] == worker["workers_for_target"] == math.ceil(400 / worker["clips_per_s"])
+    assert "smile-bench data" in capsys.readouterr().out

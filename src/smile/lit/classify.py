@@ -113,6 +113,10 @@ class ClassifierLitModule(L.LightningModule):
         freeze_encoder: Linear probe: only ``fc_norm`` and ``head`` train; the encoder has no
             gradients and stays in eval mode (no drop path) through ``.train()``.
         max_nonfinite_steps: Stop after this many consecutive NaN/Inf losses (each one is skipped).
+        nonfinite_check_every: With a fused optimizer (CUDA) non-finite steps are skipped on the
+            device with no host sync, and the streak is read on the host every this many steps
+            (see :class:`~smile.lit.common.NonFiniteGuard`; the EMA then still takes its update
+            on a skipped step, towards the unchanged weights).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class ClassifierLitModule(L.LightningModule):
         ema: dict[str, Any] | None = None,
         freeze_encoder: bool = False,
         max_nonfinite_steps: int = 10,
+        nonfinite_check_every: int = 50,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -141,7 +146,7 @@ class ClassifierLitModule(L.LightningModule):
         self.mixup = build_mixup(mixup, num_classes, label_smoothing)
         self.label_smoothing = label_smoothing
         self.train_criterion = self._train_criterion()
-        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps, nonfinite_check_every)
         self._warned_odd_batch = False
         self.val_metrics = accuracy_metrics(num_classes)
         self.val_ema_metrics = accuracy_metrics(num_classes)
@@ -228,18 +233,32 @@ class ClassifierLitModule(L.LightningModule):
             video, target = self._mix(video, label)
         logits = self.net(video).float()  # [B, K]
         loss = self.train_criterion(logits, label if target is None else target)
-        ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
-        self._skipped_step = not self.nonfinite.check(loss, self.global_step, ckpt)
-        if self._skipped_step:
-            return None  # Lightning skips backward and the optimizer step
+        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
+            self.nonfinite.observe(loss)
+        else:
+            self._skipped_step = not self.nonfinite.check(loss, self.global_step, self._last_checkpoint())
+            if self._skipped_step:
+                return None  # Lightning skips backward and the optimizer step
         bsz = label.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         if target is None:
             self.log("train/acc", (logits.argmax(-1) == label).float().mean(), batch_size=bsz)
         self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
-        self.log("train/nonfinite_steps", float(self.nonfinite.total), batch_size=bsz)
+        self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=bsz)
         log_skipped_videos(self, batch)
         return loss
+
+    def _last_checkpoint(self) -> str:
+        return getattr(self.trainer.checkpoint_callback, "last_model_path", "")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.nonfinite.before_step(self.global_step, self._last_checkpoint())
+
+    def on_train_end(self) -> None:
+        try:
+            self.nonfinite.poll(self._last_checkpoint())
+        finally:
+            self.nonfinite.detach()
 
     def _peak_group_lr(self) -> float:
         """Current lr of the group with the largest scale (the head's: the schedule itself)."""
@@ -358,6 +377,8 @@ class ClassifierLitModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._keep_encoder_eval()
+        if len(self.trainer.optimizers) == 1:  # device mode of the non-finite guard with a fused optimizer
+            self.nonfinite.attach(self.trainer.optimizers[0])
         if self.ema is not None and self._ema_reset_pending:
             self.ema.set(self.net)
             self._ema_reset_pending = False

@@ -45,19 +45,47 @@ class NonFiniteLossError(RuntimeError):
 class NonFiniteGuard:
     """Skips NaN/Inf losses and fails after ``max_in_row`` consecutive ones.
 
-    Used by every LightningModule of the project: a skipped step returns None from
-    ``training_step`` (no backward, no update), and the message names the step and the last
-    good checkpoint.
+    Used by every LightningModule of the project, in one of two modes:
+
+    * **Host mode** (the default; any optimizer): :meth:`check` reads the loss on the host every
+      step (``.item()``, a host-device sync on GPU); a skipped step returns None from
+      ``training_step`` (no backward, no update) and the error comes on the ``max_in_row``-th
+      non-finite loss in a row, with the step and the last good checkpoint in the message.
+    * **Device mode** (:meth:`attach` to an optimizer whose ``step`` honours ``found_inf``: fused
+      Adam/AdamW, as ``configure_optimizers`` builds on CUDA): no host sync in the step.
+      ``training_step`` always returns the loss (backward runs, gradients may be NaN);
+      :meth:`observe` records whether it is finite as a device tensor and :meth:`before_step`
+      (from ``on_before_optimizer_step``) hands the flag to the optimizer as ``found_inf``,
+      max-reduced over ranks, so the fused kernel leaves weights and optimizer state (moments
+      and step count) untouched on every rank, exactly as GradScaler skips a step. The streak and
+      total are device tensors read on the host every ``check_every`` optimizer steps and at
+      the end of training (:meth:`poll`), which raises the same :class:`NonFiniteLossError`
+      once a streak reached ``max_in_row``: detection lags by up to ``check_every`` steps (every
+      one of them skipped by the optimizer, the weights stay those of the last finite step).
+      Differences from host mode: counts are per optimizer step (with gradient accumulation, one
+      non-finite micro-batch skips the whole step, its NaN gradients having reached the
+      accumulated ones); the loss and batch of a skipped step are still logged and seen by
+      callbacks (``train/loss`` shows the NaN); LR schedulers and ``global_step`` advance in both
+      modes; a classifier's EMA still takes its update towards the unchanged weights.
 
     Args:
         max_in_row: Consecutive non-finite losses that raise :class:`NonFiniteLossError`.
+        check_every: Device mode: optimizer steps between host reads of the counters.
     """
 
-    def __init__(self, max_in_row: int) -> None:
+    def __init__(self, max_in_row: int, check_every: int = 50) -> None:
+        if check_every < 1:
+            raise ValueError(f"check_every must be >= 1, got {check_every}")
         self.max_in_row = max_in_row
-        self.in_row = 0
+        self.check_every = check_every
+        self.in_row = 0  # host mirrors (device mode: as of the last poll)
         self.total = 0
+        self._optimizer: torch.optim.Optimizer | None = None  # device mode when set
+        self._pending: torch.Tensor | None = None  # bool: a non-finite loss since the last optimizer step
+        self._counts: torch.Tensor | None = None  # int64 [3]: streak, total, step the streak hit max_in_row (-1)
+        self._steps = 0  # optimizer steps seen in device mode
 
+    # -- host mode --------------------------------------------------------------------------------
     def check(self, loss: torch.Tensor, step: int, last_checkpoint: str = "") -> bool:
         """True if ``loss`` is finite (resets the streak); False to skip the step.
 
@@ -71,9 +99,97 @@ class NonFiniteGuard:
         self.total += 1
         log.warning("non-finite loss at step %d: skipped (%d in a row)", step, self.in_row)
         if self.in_row >= self.max_in_row:
-            raise NonFiniteLossError(
-                f"{self.in_row} consecutive non-finite losses, the last at step {step}. "
-                f"Last good checkpoint: {last_checkpoint or 'none written yet'}. "
-                "Lower model.optimizer.lr, raise the warmup, or check the data."
-            )
+            raise self._error(self.in_row, step, last_checkpoint)
         return False
+
+    def _error(self, in_row: int, step: int, last_checkpoint: str) -> NonFiniteLossError:
+        return NonFiniteLossError(
+            f"{in_row} consecutive non-finite losses, the last at step {step}. "
+            f"Last good checkpoint: {last_checkpoint or 'none written yet'}. "
+            "Lower model.optimizer.lr, raise the warmup, or check the data."
+        )
+
+    # -- device mode ------------------------------------------------------------------------------
+    @staticmethod
+    def skips_on_device(optimizer: Any) -> bool:
+        """Whether ``optimizer.step`` skips itself on ``found_inf`` (fused Adam/AdamW/SGD/Adagrad).
+
+        That is torch's contract with GradScaler (``_step_supports_amp_scaling``): the step reads
+        the ``found_inf`` attribute and, when it is 1, updates neither weights nor state.
+        """
+        raw = getattr(optimizer, "optimizer", optimizer)  # unwrap a LightningOptimizer
+        return bool(getattr(raw, "_step_supports_amp_scaling", False))
+
+    @property
+    def device_mode(self) -> bool:
+        return self._optimizer is not None
+
+    def attach(self, optimizer: Any) -> bool:
+        """Device mode for ``optimizer`` if it skips steps on the device (else host mode); returns the mode."""
+        self.detach()
+        if self.skips_on_device(optimizer):
+            self._optimizer = getattr(optimizer, "optimizer", optimizer)
+            self._steps = 0
+        return self.device_mode
+
+    def detach(self) -> None:
+        """Back to host mode; the optimizer no longer carries a ``found_inf``."""
+        if self._optimizer is not None and hasattr(self._optimizer, "found_inf"):
+            del self._optimizer.found_inf
+        self._optimizer, self._pending = None, None
+
+    def observe(self, loss: torch.Tensor) -> None:
+        """Device mode: note whether ``loss`` (of this optimizer step's micro-batches) is finite, on the device."""
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._pending = bad if self._pending is None else self._pending | bad
+        if self._counts is None:
+            self._counts = torch.tensor([0, 0, -1], dtype=torch.int64, device=loss.device)
+
+    def nonfinite_total(self) -> torch.Tensor | float:
+        """Skipped steps so far, for logging: a device tensor in device mode (no sync), else a float."""
+        if self.device_mode and self._counts is not None:
+            return self._counts[1].float()
+        return float(self.total)
+
+    def before_step(self, step: int, last_checkpoint: str = "") -> None:
+        """Device mode, right before ``optimizer.step``: set ``found_inf``, count, and poll every ``check_every``."""
+        if self._optimizer is None:
+            return
+        if self._pending is None:  # no loss observed for this step: nothing to skip
+            if hasattr(self._optimizer, "found_inf"):
+                del self._optimizer.found_inf
+            return
+        flag = self._pending.float()  # 0-dim, 1.0 = skip: the fused kernels test found_inf == 1
+        self._pending = None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            if torch.distributed.get_world_size() > 1:  # gradients are shared: every rank skips together
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        self._optimizer.found_inf = flag  # refreshed every step: read by this step only
+        bad = flag.to(torch.int64)
+        streak, total, tripped = self._counts.unbind()
+        streak = (streak + 1) * bad
+        tripped = torch.where((tripped < 0) & (streak >= self.max_in_row), step, tripped)
+        self._counts = torch.stack([streak, total + bad, tripped])
+        self._steps += 1
+        if self._steps % self.check_every == 0:
+            self.poll(last_checkpoint)
+
+    def poll(self, last_checkpoint: str = "") -> None:
+        """Device mode: read the counters on the host (a sync), warn about new skips, raise on a full streak.
+
+        Raises:
+            NonFiniteLossError: if a streak reached ``max_in_row`` since the run began.
+        """
+        if self._counts is None:
+            return
+        streak, total, tripped = self._counts.tolist()
+        if total > self.total:
+            log.warning(
+                "%d non-finite losses skipped since the last check (%d in all, %d in a row now)",
+                total - self.total,
+                total,
+                streak,
+            )
+        self.in_row, self.total = streak, total
+        if tripped >= 0:
+            raise self._error(self.max_in_row, tripped, last_checkpoint)

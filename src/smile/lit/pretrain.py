@@ -36,6 +36,9 @@ class PretrainLitModule(L.LightningModule):
         scheduler: ``warmup_epochs``, ``warmup_steps`` (>= 0 overrides epochs), ``schedule_epochs``
             (None = the trainer's length; the reference sized its cosine by a longer run).
         max_nonfinite_steps: Stop after this many consecutive NaN/Inf losses (each one is skipped).
+        nonfinite_check_every: With a fused optimizer (CUDA) non-finite steps are skipped on the
+            device with no host sync, and the streak is read on the host every this many steps
+            (see :class:`~smile.lit.common.NonFiniteGuard`).
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class PretrainLitModule(L.LightningModule):
         optimizer: dict[str, Any],
         scheduler: dict[str, Any],
         max_nonfinite_steps: int = 10,
+        nonfinite_check_every: int = 50,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "target"])
@@ -52,7 +56,7 @@ class PretrainLitModule(L.LightningModule):
         self.target = target.requires_grad_(False).eval()
         self.opt_cfg = dict(optimizer)
         self.sched_cfg = dict(scheduler)
-        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps, nonfinite_check_every)
 
     # -- frozen target: never trained, never checkpointed -------------------------------------
     def train(self, mode: bool = True) -> PretrainLitModule:
@@ -88,12 +92,14 @@ class PretrainLitModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         mask = batch["mask"]
         loss = self.compute_loss(batch["video"], mask)
-        if not self._loss_is_finite(loss):
+        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
+            self.nonfinite.observe(loss)
+        elif not self._loss_is_finite(loss):
             return None  # Lightning skips backward and the optimizer step
         bsz = mask.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz, sync_dist=True)  # the global batch's loss
         self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
-        self.log("train/nonfinite_steps", float(self.nonfinite.total), batch_size=bsz)
+        self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=bsz)
         log_skipped_videos(self, batch)
         return loss
 
@@ -102,9 +108,26 @@ class PretrainLitModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["mask"].shape[0])
         return loss
 
+    def _last_checkpoint(self) -> str:
+        return getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
-        ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
-        return self.nonfinite.check(loss, self.global_step, ckpt)
+        return self.nonfinite.check(loss, self.global_step, self._last_checkpoint())
+
+    # -- non-finite guard: device mode with a fused optimizer -----------------------------------
+    def on_train_start(self) -> None:
+        optimizers = self.trainer.optimizers
+        if len(optimizers) == 1:
+            self.nonfinite.attach(optimizers[0])
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.nonfinite.before_step(self.global_step, self._last_checkpoint())
+
+    def on_train_end(self) -> None:
+        try:
+            self.nonfinite.poll(self._last_checkpoint())
+        finally:
+            self.nonfinite.detach()
 
     # -- optimisation ---------------------------------------------------------------------------
     def _schedule_factor(self, lr: float, min_lr: float, global_batch: int) -> Callable[[int], float]:
