@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from smile_testing import TINY, compose_cfg
 
 from smile.eval import evaluate, merge_predictions
@@ -40,6 +41,11 @@ def test_eval_reproduces_the_validation_accuracy_logged_in_training(tmp_path):
     assert saved["test/acc1"] == pytest.approx(sum(r["pred"] == r["label"] for r in rows) / 20)
     matrix = list(csv.reader(open(tmp_path / "ev" / "confusion_matrix.csv")))
     assert len(matrix) == 8 and sum(int(float(x)) for row in matrix for x in row) == 20
+    assert Image.open(tmp_path / "ev" / "confusion_matrix.png").size == (256, 256)  # 8 classes x 32 px
+    logged = list(csv.DictReader(open(tmp_path / "ev" / "csv" / "version_0" / "metrics.csv")))  # logger=csv
+    per_class = {k: float(v) for row in logged for k, v in row.items() if k.startswith("test/class_acc/") and v}
+    assert len(per_class) == 8 and any(r.get("test/acc1") for r in logged)
+    assert sum(per_class.values()) / 8 == pytest.approx(test["test/acc1_class_mean"], abs=1e-6)
 
 
 def test_merge_predictions_drops_padding_duplicates():

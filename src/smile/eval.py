@@ -1,8 +1,9 @@
 """Hydra entry point for evaluation: a classifier checkpoint -> multi-view test metrics and predictions.
 
 ``python eval.py experiment=finetune_k400_vitb ckpt=<run>/checkpoints/last.ckpt`` evaluates with the
-experiment's data and test views and writes ``metrics.json``, ``predictions.csv`` (one row per video)
-and ``confusion_matrix.csv`` to the run directory.
+experiment's data and test views and writes ``metrics.json``, ``predictions.csv`` (one row per video),
+``confusion_matrix.csv`` and ``confusion_matrix.png`` to the run directory; configured loggers also
+get the metrics, per-class accuracy and the confusion-matrix image.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from smile.callbacks.loggers import finish_wandb, log_confusion
+from smile.callbacks.media import confusion_image, write_png
 from smile.lit import ClassifierLitModule
 from smile.models import load_encoder_weights, read_state_dict
-from smile.train import CONFIG_DIR, build_module, explain_missing
+from smile.train import CONFIG_DIR, build_loggers, build_module, explain_missing, log_run_config, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def gather_predictions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_outputs(out_dir: Path, metrics: dict[str, float], module: ClassifierLitModule) -> None:
-    """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.csv`` in ``out_dir``."""
+    """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.csv`` / ``.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     rows = merge_predictions(module.test_predictions)
@@ -68,6 +71,7 @@ def write_outputs(out_dir: Path, metrics: dict[str, float], module: ClassifierLi
     if module.test_confusion is not None:
         with open(out_dir / "confusion_matrix.csv", "w", newline="") as f:
             csv.writer(f).writerows(module.test_confusion.tolist())
+        write_png(out_dir / "confusion_matrix.png", confusion_image(module.test_confusion))
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -78,8 +82,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module = build_module(cfg)
     if not isinstance(module, ClassifierLitModule):
         raise SystemExit("eval.py evaluates classifiers: pick a finetune/probe experiment (model=classifier)")
-    load_classifier_checkpoint(module, cfg.ckpt)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    load_classifier_checkpoint(module, resolve_weights(cfg, cfg.ckpt))
+    loggers = build_loggers(cfg)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
+    log_run_config(trainer.loggers, cfg)
     if cfg.get("split", "test") == "val":
         datamodule.test_dataset = datamodule.val_dataset  # the fixed centre clip of validation
     trainer.test(module, datamodule=datamodule)
@@ -87,6 +93,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module.test_predictions = gather_predictions(module.test_predictions)
     if trainer.is_global_zero:
         write_outputs(Path(cfg.paths.output_dir), metrics, module)
+        if module.test_confusion is not None:  # per-class accuracy and the matrix image, where loggers take them
+            log_confusion(trainer.loggers, module.test_confusion, confusion_image(module.test_confusion))
+        finish_wandb(trainer.loggers)
         log.info("test metrics: %s (written to %s)", metrics, cfg.paths.output_dir)
         print(json.dumps(metrics, indent=2), f"\noutputs: {cfg.paths.output_dir}", flush=True)
     return metrics

@@ -16,13 +16,18 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from smile.callbacks import LossSummary
+from smile.callbacks.loggers import finish_wandb, git_metadata, wandb_run_names
 from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.models import create_encoder, create_pretrain_model, load_encoder_weights, load_student_weights
+from smile.zoo import resolve
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,11 @@ for _msg in (
     warnings.filterwarnings("ignore", message=_msg)
 
 CONFIG_DIR = os.environ.get("SMILE_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
+
+
+def resolve_weights(cfg: DictConfig, spec: str | Path) -> Path:
+    """A weights file named in the config: ``zoo:<name>`` resolves in ``paths.zoo_dir`` (see ``smile.zoo``)."""
+    return resolve(spec, (cfg.get("paths") or {}).get("zoo_dir"))
 
 
 def build_module(cfg: DictConfig) -> L.LightningModule:
@@ -62,7 +72,7 @@ def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
         **_encoder_overrides(enc, classifier=True),
     )
     if m.get("init_from"):
-        report = load_encoder_weights(net, m.init_from, reinit=tuple(m.get("reinit") or ()))
+        report = load_encoder_weights(net, resolve_weights(cfg, m.init_from), reinit=tuple(m.get("reinit") or ()))
         log.info("model.init_from: %s", report)
     return ClassifierLitModule(
         net=net,
@@ -105,7 +115,7 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
         **_encoder_overrides(enc),
     )
     if cfg.model.get("init_from"):  # stage 2: student weights only; optimizer and schedule start fresh
-        report = load_student_weights(net, cfg.model.init_from)
+        report = load_student_weights(net, resolve_weights(cfg, cfg.model.init_from))
         log.info("model.init_from: %s", report)
         if report.missing:
             log.warning("model.init_from left %d student tensors at their initial values", len(report.missing))
@@ -118,11 +128,41 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     )
 
 
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """The configured loggers; W&B runs left unnamed get their group and name from the run (see
+    :func:`~smile.callbacks.loggers.wandb_run_names`): a multirun sweep is one W&B group."""
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if node is None:
+            continue
+        extra = {}
+        if str(node.get("_target_", "")).endswith("WandbLogger"):
+            group, name = wandb_run_names(cfg.get("name") or "default", *_hydra_job(cfg))
+            extra = {"group": node.get("group") or group, "name": node.get("name") or name}
+        loggers.append(instantiate(node, **extra))
+    return loggers
+
+
+def _hydra_job(cfg: DictConfig) -> tuple[str, str | None, str | None]:
+    """(override dirname, sweep dir or None, output root) of the Hydra job; empty outside ``@hydra.main``."""
+    if not HydraConfig.initialized():
+        return "", None, None
+    hc = HydraConfig.get()
+    sweep = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    return str(hc.job.override_dirname or ""), sweep, str(cfg.paths.get("root", "")) or None
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """Trainer with the configured callbacks and loggers (each a dict of instantiable nodes)."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg) or False)
+
+
+def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
+    """The resolved config plus the code's git commit (``git_commit``, ``git_dirty``), in every logger."""
+    params = {**OmegaConf.to_container(cfg, resolve=True), **git_metadata()}
+    for lg in loggers:
+        lg.log_hyperparams(params)
 
 
 def find_resume_checkpoint(output_dir: str | Path, resume: Any) -> str | None:
@@ -182,11 +222,16 @@ class Run:
         """Train (resuming from ``ckpt_path`` if set); returns a summary of the run."""
         if self.ckpt_path:
             log.info("resuming from %s", self.ckpt_path)
-        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.ckpt_path)
+        try:
+            self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.ckpt_path)
+        except BaseException:
+            finish_wandb(self.trainer.loggers, exit_code=1)
+            raise
         meter = next((cb for cb in self.trainer.callbacks if isinstance(cb, LossSummary)), None)
         if meter is not None and self.trainer.is_global_zero:
             print(meter.report(self.trainer), flush=True)
         summary = meter.summary() if meter is not None else None
+        finish_wandb(self.trainer.loggers)  # prints `wandb sync <dir>` for offline runs
         return {
             "output_dir": str(self.cfg.paths.output_dir),
             "last_checkpoint": getattr(self.trainer.checkpoint_callback, "last_model_path", None),
@@ -204,8 +249,7 @@ def setup(cfg: DictConfig) -> Run:
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
-    for lg in trainer.loggers:  # the resolved config next to the metrics, in every logger
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_run_config(trainer.loggers, cfg)  # the resolved config next to the metrics
     ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.get("resume", "auto"))
     return Run(cfg, datamodule, module, trainer, ckpt)
 

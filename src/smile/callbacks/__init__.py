@@ -1,8 +1,10 @@
-"""Lightning callbacks: throughput, RNG state in checkpoints, run summary."""
+"""Lightning callbacks: throughput, gradient norm, RNG state in checkpoints, run summary, media."""
 
 from smile.callbacks.checkpoint import PeriodicCheckpoint
+from smile.callbacks.gradnorm import GradNorm
 from smile.callbacks.rng import RNGStateCheckpoint
 from smile.callbacks.summary import LossSummary
 from smile.callbacks.throughput import ClipsPerSecond
+from smile.callbacks.visualisation import MediaLogger
 
-__all__ = ["ClipsPerSecond", "LossSummary", "PeriodicCheckpoint", "RNGStateCheckpoint"]
+__all__ = ["ClipsPerSecond", "GradNorm", "LossSummary", "MediaLogger", "PeriodicCheckpoint", "RNGStateCheckpoint"]

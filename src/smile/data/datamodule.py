@@ -73,6 +73,9 @@ class VideoDataModule(L.LightningDataModule):
             configs interpolate it.
         train_subset: Low-shot training: ``{per_class | num_videos, seed}`` for
             :class:`~smile.data.subsets.LowShotSubset` (class-balanced, seeded).
+        keep_original: With motion, keep the first this many clips as they were before the objects
+            were pasted, as ``batch["video_original"]`` (uint8 ``[k, 3, T, H, W]``, a view of the
+            transferred batch: no copy). 0 = not kept; the media callback raises it for its pictures.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class VideoDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         source: dict[str, Any] | None = None,
         train_subset: dict[str, Any] | None = None,
+        keep_original: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -122,6 +126,7 @@ class VideoDataModule(L.LightningDataModule):
         self.collate_fn = collate_fn
         self.eval_batch_size = eval_batch_size or batch_size
         self.source = dict(source or {})
+        self.keep_original = int(keep_original)
         self._train_sampler: ResumableSampler | None = None
         self._resume_state: dict[str, int] | None = None
         self._eval_batches = 0
@@ -217,6 +222,8 @@ class VideoDataModule(L.LightningDataModule):
         if self.motion is not None:
             clip, boxes = self.motion(video.float() / 255.0, generator=cpu_gen)  # [B, 3, T, H, W] in [0, 1]
             batch["boxes"] = boxes  # [B, K, T, 4]
+            if self.keep_original > 0:
+                batch["video_original"] = video[: self.keep_original]  # uint8 [k, 3, T, H, W], a view
             batch["video"] = normalize_video(clip, self.mean, self.std)
         else:
             batch["video"] = normalize_video(video, self.mean, self.std)

@@ -48,6 +48,32 @@ class LoadReport:
 SAFE_GLOBALS = [argparse.Namespace]
 
 
+def read_checkpoint(path: str | Path) -> object:
+    """The whole object a checkpoint file holds (weights, and hyper-parameters or args beside them).
+
+    Raises:
+        FileNotFoundError: with the path, when the file does not exist.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (check model.init_from)")
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def select_state_dict(
+    obj: object, keys: tuple[str, ...] = CONTAINER_KEYS, source: str = "checkpoint"
+) -> dict[str, torch.Tensor]:
+    """The tensor dict inside a loaded checkpoint object: the first container key present, else the object."""
+    for key in keys:
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{source} holds no state dict (found {type(obj).__name__})")
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
 def read_state_dict(path: str | Path, keys: tuple[str, ...] = CONTAINER_KEYS) -> dict[str, torch.Tensor]:
     """The tensor dict of a checkpoint file, whatever container the file uses.
 
@@ -58,18 +84,7 @@ def read_state_dict(path: str | Path, keys: tuple[str, ...] = CONTAINER_KEYS) ->
     Raises:
         FileNotFoundError: with the path, when the file does not exist.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (check model.init_from)")
-    with torch.serialization.safe_globals(SAFE_GLOBALS):
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    for key in keys:
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path} holds no state dict (found {type(obj).__name__})")
-    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return select_state_dict(read_checkpoint(path), keys, source=str(path))
 
 
 def strip_prefix(sd: Mapping[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:

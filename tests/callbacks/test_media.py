@@ -1,0 +1,87 @@
+"""The pure picture functions behind the media callback and smile-vis."""
+
+from __future__ import annotations
+
+import av
+import pytest
+import torch
+from PIL import Image
+
+from smile.callbacks.media import (
+    confusion_image,
+    frame_strip,
+    paint_mask,
+    pca_colours,
+    reconstruct_pixels,
+    side_by_side,
+    unpatchify,
+    write_animation,
+)
+from smile.teachers.targets import PixelTarget, pixel_targets
+
+P, PT = 8, 2
+
+
+def _clip(b: int = 2, t: int = 4, s: int = 16) -> torch.Tensor:
+    return torch.rand(b, 3, t, s, s, generator=torch.Generator().manual_seed(0))  # [B, 3, T, S, S] in [0, 1]
+
+
+def test_unpatchify_inverts_the_pixel_target_layout():
+    clip = _clip()
+    cubes = pixel_targets(clip, P, PT, mean=(0, 0, 0), std=(1, 1, 1), normalize=False)  # [B, N, PT*P*P*3]
+    assert torch.equal(unpatchify(cubes, (2, 2, 2), P, PT), clip)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_perfect_predictions_reconstruct_the_clip(normalize):
+    clip, target = _clip(), PixelTarget(P, PT, normalize=normalize, mean=(0, 0, 0), std=(1, 1, 1))
+    mask = torch.zeros(2, 8, dtype=torch.bool)
+    mask[:, [1, 2, 5, 6]] = True
+    preds = target(clip)[mask].reshape(2, 4, -1)  # what a perfect student predicts at masked tokens
+    assert torch.allclose(reconstruct_pixels(clip, mask, preds, target), clip, atol=1e-5)
+    wrong = reconstruct_pixels(clip, mask, torch.zeros_like(preds), target)
+    cover = paint_mask(torch.ones_like(clip), mask, P, PT) == 0  # True inside masked cubes
+    assert torch.equal(wrong[~cover], clip[~cover]) and not torch.allclose(wrong[cover], clip[cover])
+
+
+def test_paint_mask_blacks_out_exactly_the_masked_cubes():
+    clip = _clip() + 0.1
+    mask = torch.zeros(2, 8, dtype=torch.bool)
+    mask[0, 0] = mask[1, 7] = True  # token 0: frames 0-1, top-left; token 7: frames 2-3, bottom-right
+    out = paint_mask(clip, mask, P, PT)
+    assert (out[0, :, :2, :8, :8] == 0).all() and (out[1, :, 2:, 8:, 8:] == 0).all()
+    assert (out == 0).sum() == 2 * 3 * PT * P * P
+
+
+def test_pca_colours_are_shared_between_reference_and_others():
+    feats = torch.randn(16, 10, generator=torch.Generator().manual_seed(1))
+    ref, same, other = pca_colours(feats, feats.clone(), feats + 5)
+    assert ref.shape == (16, 3) and torch.equal(ref, same)
+    assert ref.min() >= 0 and ref.max() <= 1 and not torch.equal(ref, other)
+    assert pca_colours(torch.randn(5, 2))[0].shape == (5, 3)  # fewer than 3 channels: padded
+
+
+def test_strip_and_side_by_side_layout():
+    panels = [torch.full((3, 4, 6, 5), k, dtype=torch.uint8) for k in range(3)]  # [3, T, H, W]
+    strip = frame_strip(panels)
+    assert strip.shape == (3 * 6, 4 * 5, 3) and strip[6:12].eq(1).all()
+    frames = side_by_side(panels)
+    assert frames.shape == (4, 6, 3 * 5, 3) and frames[:, :, 10:].eq(2).all()
+
+
+def test_confusion_image_is_small_and_dark_on_the_diagonal():
+    image = confusion_image(torch.eye(4) * 5, size=64)
+    assert image.shape == (64, 64, 3) and image.dtype == torch.uint8
+    assert image[0, 0].sum() < image[0, 20].sum()  # diagonal cell darker than an empty one
+    assert confusion_image(torch.eye(400)).shape == (400, 400, 3)
+
+
+@pytest.mark.parametrize("suffix", ["gif", "mp4"])
+def test_animations_have_every_frame(tmp_path, suffix):
+    frames = torch.randint(0, 255, (5, 15, 21, 3), dtype=torch.uint8)  # odd sides: mp4 pads them
+    path = write_animation(tmp_path / f"a.{suffix}", frames)
+    if suffix == "gif":
+        assert Image.open(path).n_frames == 5
+    else:
+        with av.open(str(path)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 5
