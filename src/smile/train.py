@@ -84,6 +84,7 @@ def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
         ema=_plain(m.get("ema")),
         freeze_encoder=m.freeze_encoder,
         max_nonfinite_steps=m.max_nonfinite_steps,
+        nonfinite_check_every=m.get("nonfinite_check_every", 50),
     )
 
 
@@ -125,6 +126,7 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
         optimizer=_plain(cfg.model.optimizer),
         scheduler=_plain(cfg.model.scheduler),
         max_nonfinite_steps=cfg.model.max_nonfinite_steps,
+        nonfinite_check_every=cfg.model.get("nonfinite_check_every", 50),
     )
 
 

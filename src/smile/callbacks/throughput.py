@@ -1,4 +1,4 @@
-"""Clips-per-second meter shown in the progress bar and logged."""
+"""Clips-per-second meter, logged and shown in the progress bar without a per-step host sync."""
 
 from __future__ import annotations
 
@@ -9,26 +9,37 @@ import lightning as L
 
 
 class ClipsPerSecond(L.Callback):
-    """Logs ``train/clips_per_sec`` (per device) as an exponential moving average of step times.
+    """Logs ``train/clips_per_sec`` (per device): clips of a window of steps over its wall time.
 
-    It measures wall time between consecutive batch ends, so data loading counts: this is the
-    throughput a user gets, not the model's alone (``smile-bench`` measures that).
+    It measures wall time between batch ends, so data loading counts: this is the throughput a
+    user gets, not the model's alone (``smile-bench`` measures that). The rate is logged once per
+    window (``every_n_steps``, default the trainer's ``log_every_n_steps``), not every step: a
+    Python float logged on a GPU becomes a blocking host-to-device copy. Averaged over a window,
+    the rate is also right when the host runs ahead of an asynchronous device.
+
+    Args:
+        every_n_steps: Window length in training batches; None = ``trainer.log_every_n_steps``.
     """
 
-    def __init__(self, smoothing: float = 0.9) -> None:
-        self.smoothing = smoothing
-        self._last: float | None = None
-        self._rate: float | None = None
+    def __init__(self, every_n_steps: int | None = None) -> None:
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1 or None, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+        self._start: float | None = None
+        self._clips = 0
+        self._batches = 0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._last = time.perf_counter()
+        self._start, self._clips, self._batches = time.perf_counter(), 0, 0
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self._clips += int(batch["video"].shape[0])
+        self._batches += 1
+        every = self.every_n_steps or max(1, int(trainer.log_every_n_steps))
         now = time.perf_counter()
-        if self._last is not None and now > self._last:
-            rate = batch["video"].shape[0] / (now - self._last)
-            self._rate = rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
-            pl_module.log("train/clips_per_sec", self._rate, prog_bar=True, batch_size=1)
-        self._last = now
+        if self._start is None or self._batches < every or now <= self._start:
+            return
+        pl_module.log("train/clips_per_sec", self._clips / (now - self._start), prog_bar=True, batch_size=1)
+        self._start, self._clips, self._batches = now, 0, 0

@@ -243,7 +243,8 @@ class ClassifierLitModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         if target is None:
             self.log("train/acc", (logits.argmax(-1) == label).float().mean(), batch_size=bsz)
-        self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
+        if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:  # a float is a GPU sync: log steps only
+            self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
         self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=bsz)
         log_skipped_videos(self, batch)
         return loss
