@@ -17,3 +17,4 @@ STEP=(experiment=smile_k400_vitb_stage1 data/motion/bank=procedural "model.teach
 .venv/bin/smile-bench step "${STEP[@]}" --steps 10 --json "$OUT/step_eager.json"
 .venv/bin/smile-bench step "${STEP[@]}" --steps 10 --compile --json "$OUT/step_compiled.json"
 .venv/bin/smile-bench motion --batch 48 --json "$OUT/motion_gpu.json"
+.venv/bin/smile-bench data experiment=demo --batches 8 --json "$OUT/data_demo.json"

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from smile_testing import TINY, compose_cfg
 
-from smile.eval import evaluate, merge_predictions
+from smile.eval import evaluate, merge_predictions, metrics_from_predictions
 from smile.train import setup
 
 FINETUNE = [
@@ -39,6 +40,7 @@ def test_eval_reproduces_the_validation_accuracy_logged_in_training(tmp_path):
     assert len(rows) == 20 and len({r["video_id"] for r in rows}) == 20
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert saved["test/acc1"] == pytest.approx(sum(r["pred"] == r["label"] for r in rows) / 20)
+    assert saved["num_videos"] == 20
     matrix = list(csv.reader(open(tmp_path / "ev" / "confusion_matrix.csv")))
     assert len(matrix) == 8 and sum(int(float(x)) for row in matrix for x in row) == 20
     assert Image.open(tmp_path / "ev" / "confusion_matrix.png").size == (256, 256)  # 8 classes x 32 px
@@ -53,14 +55,84 @@ def test_merge_predictions_drops_padding_duplicates():
     assert merge_predictions(rows) == rows[:2]
 
 
+def _row(video_id: int, label: int, top5: list[int]) -> dict:
+    return {"video_id": video_id, "label": label, "pred": top5[0], "top5": top5, "top5_prob": [0.2] * len(top5)}
+
+
+def test_metrics_from_predictions_counts_each_video_once():
+    rows = [
+        _row(0, 0, [0, 1, 2, 3, 4]),  # top-1 hit
+        _row(1, 0, [2, 0, 1, 3, 4]),  # top-5 hit only
+        _row(2, 1, [1, 0, 2, 3, 4]),  # top-1 hit
+        _row(3, 2, [0, 1, 3, 4, 5]),  # miss
+        _row(4, 2, [2, 0, 1, 3, 4]),  # top-1 hit
+        _row(3, 2, [0, 1, 3, 4, 5]),  # the sampler's padding: video 3 again
+    ]
+    padded, _ = metrics_from_predictions(rows, num_classes=6)
+    assert padded["test/acc1"] == pytest.approx(3 / 6)  # what counting the duplicate gives
+
+    metrics, confusion = metrics_from_predictions(merge_predictions(rows), num_classes=6)
+    assert metrics == pytest.approx(
+        {
+            "test/acc1": 3 / 5,
+            "test/acc5": 4 / 5,
+            "test/acc1_class_mean": (1 / 2 + 1 + 1 / 2) / 3,  # classes 3-5 never occur nor are predicted
+            "test/acc5_class_mean": (1 + 1 + 1 / 2) / 3,
+        },
+        abs=1e-12,
+    )
+    expected = torch.zeros(6, 6, dtype=torch.int64)
+    for label, pred in [(0, 0), (0, 2), (1, 1), (2, 0), (2, 2)]:
+        expected[label, pred] += 1  # rows = true class
+    assert confusion.dtype == torch.int64 and torch.equal(confusion, expected)
+
+
+def test_metrics_from_predictions_matches_the_modules_torchmetrics():
+    """Key for key as ClassifierLitModule logs them, absent classes (and fewer than 5 classes) included."""
+    from torchmetrics.classification import MulticlassConfusionMatrix
+
+    from smile.lit.classify import accuracy_metrics
+
+    # 4 classes, so "top5" holds 4; class 3 never occurs but is the top-1 guess of one video, which
+    # torchmetrics' macro top-1 average counts (recall 0) and its top-k average does not.
+    probs = torch.tensor(
+        [
+            [0.7, 0.1, 0.1, 0.1],
+            [0.1, 0.2, 0.3, 0.4],
+            [0.2, 0.5, 0.2, 0.1],
+            [0.3, 0.4, 0.2, 0.1],
+            [0.1, 0.1, 0.6, 0.2],
+            [0.4, 0.3, 0.1, 0.2],
+        ]
+    )
+    labels = torch.tensor([0, 1, 1, 2, 2, 2])
+    top = probs.topk(4, dim=-1).indices
+    rows = [_row(i, int(y), top[i].tolist()) for i, y in enumerate(labels)]
+    metrics, confusion = metrics_from_predictions(rows, num_classes=4)
+
+    micro, macro, confmat = accuracy_metrics(4), accuracy_metrics(4, average="macro"), MulticlassConfusionMatrix(4)
+    for metric in (micro, macro):
+        metric.update(probs, labels)
+    confmat.update(probs.argmax(-1), labels)
+    expected = {f"test/{k}": float(v) for k, v in micro.compute().items()}
+    expected |= {f"test/{k}_class_mean": float(v) for k, v in macro.compute().items()}
+    assert metrics == pytest.approx(expected, abs=1e-6)
+    assert metrics["test/acc1_class_mean"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 0) / 4)
+    assert metrics["test/acc5"] == 1.0 and metrics["test/acc5_class_mean"] == 1.0
+    assert torch.equal(confusion, confmat.compute())
+
+
+def test_metrics_from_predictions_rejects_unknown_labels():
+    with pytest.raises(ValueError, match="outside"):
+        metrics_from_predictions([_row(0, -1, [0, 1, 2])], num_classes=3)
+
+
 def test_eval_needs_a_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="ckpt"):
         evaluate(compose_cfg(FINETUNE, tmp_path, config_name="eval"))
 
 
 def test_eval_refuses_a_pretraining_checkpoint(tmp_path):
-    import torch
-
     from smile.models import create_pretrain_model
 
     student = create_pretrain_model("vit_tiny_patch16", num_frames=4, img_size=32, embed_dim=64, depth=4, num_heads=4)

@@ -167,3 +167,52 @@ def test_dataloader_workers_match_single_process() -> None:
     assert torch.equal(single["video"][:4], multi["video"])
     assert torch.equal(single["label"][:4], multi["label"])
     assert torch.equal(single["index"][:4], torch.arange(4))
+
+
+# -- the pan scene (the demo's data) ---------------------------------------------------------------
+PAN = {"num_frames": 8, "img_size": 32, "scene": "pan"}
+
+
+def _frame_shift(video: torch.Tensor, max_shift: int = 4) -> torch.Tensor:
+    """Integer (dx, dy) per frame that best maps frame t onto frame t+1, averaged over the clip.
+
+    A camera moving right by v shows content moving left: frame[t+1](x) = frame[t](x + v).
+    """
+    v = video.float()
+    T, S = v.shape[1], v.shape[-1]
+    m = max_shift
+    best = []
+    for t in range(T - 1):
+        a, b = v[:, t], v[:, t + 1]
+        errs = {}
+        for dy in range(-m, m + 1):
+            for dx in range(-m, m + 1):
+                crop_b = b[:, m : S - m, m : S - m]
+                crop_a = a[:, m + dy : S - m + dy, m + dx : S - m + dx]
+                errs[(dx, dy)] = (crop_a - crop_b).pow(2).mean().item()
+        best.append(min(errs, key=errs.get))
+    return torch.tensor(best, dtype=torch.float32).mean(0)  # [2] px per frame
+
+
+def test_pan_scene_format_and_determinism() -> None:
+    ds = SyntheticMotionDataset(num_samples=8, **PAN)
+    item = ds[5]
+    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8
+    assert item["video"].float().std() > 20  # textured, not flat
+    assert torch.equal(item["video"], SyntheticMotionDataset(num_samples=8, **PAN)[5]["video"])
+    assert not torch.equal(item["video"], SyntheticMotionDataset(num_samples=8, **{**PAN, "seed": 1})[5]["video"])
+    assert ds.describe(5)["shapes"] == [] and ds.describe(5)["pan"]["grain"] == 2
+    with pytest.raises(ValueError, match="scene"):
+        SyntheticMotionDataset(scene="orbit")
+    with pytest.raises(ValueError, match="return_masks"):
+        ds.render(0, return_masks=True)
+
+
+def test_pan_motion_matches_label() -> None:
+    ds = SyntheticMotionDataset(num_samples=16, **PAN)
+    for i in range(len(ds)):
+        info = ds.describe(i)
+        shift = _frame_shift(ds[i]["video"])
+        velocity = torch.tensor(info["pan"]["velocity"], dtype=torch.float32)
+        assert (shift - velocity).abs().max() < 0.6, (i, shift, velocity)
+        assert abs(velocity.norm().item() - (1.0, 2.0)[info["speed_index"]]) < 1e-6  # 1/32 and 2/32 of 32 px

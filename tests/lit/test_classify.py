@@ -333,3 +333,18 @@ def test_multi_view_test_averages_softmax_not_votes():
     assert metrics["test/acc1_class_mean"] == pytest.approx((2 / 2 + 1 / 1 + 0 / 1) / 3)
     assert metrics["test/acc5"] == pytest.approx(1.0)
     assert torch.equal(module.test_confusion, torch.tensor([[2, 0, 0], [0, 1, 0], [1, 0, 0]]))
+
+
+def test_top5_is_not_merged_with_top1_when_the_first_batch_agrees():
+    """torchmetrics' compute groups once made acc5 report acc1 (first batch: equal counts)."""
+    from smile.lit.classify import accuracy_metrics
+
+    for average in ("micro", "macro"):
+        metrics = accuracy_metrics(6, average=average)
+        first = torch.tensor([[5.0, 0, 0, 0, 0, 0], [0, 5.0, 0, 0, 0, 0]])  # both right at top-1 and top-5
+        metrics.update(first, torch.tensor([0, 1]))
+        second = torch.tensor([[0, 5.0, 4, 3, 2, 1], [0, 5.0, 4, 3, 2, 1]])  # wrong at top-1, right at top-5
+        metrics.update(second, torch.tensor([2, 3]))
+        out = metrics.compute()
+        assert out["acc1"].item() == pytest.approx(0.5)
+        assert out["acc5"].item() == pytest.approx(1.0)

@@ -86,9 +86,14 @@ def mix_video(mixup: Mixup, video: torch.Tensor, label: torch.Tensor) -> tuple[t
 
 
 def accuracy_metrics(num_classes: int, average: str = "micro") -> MetricCollection:
-    """Top-1 and top-5 accuracy (top-k capped at ``num_classes``)."""
+    """Top-1 and top-5 accuracy (top-k capped at ``num_classes``).
+
+    ``compute_groups=False``: torchmetrics would otherwise merge acc1 and acc5 into one state when
+    the first batch gives them equal counts, and then report acc1's value as acc5.
+    """
     return MetricCollection(
-        {f"acc{k}": MulticlassAccuracy(num_classes, top_k=min(k, num_classes), average=average) for k in (1, 5)}
+        {f"acc{k}": MulticlassAccuracy(num_classes, top_k=min(k, num_classes), average=average) for k in (1, 5)},
+        compute_groups=False,
     )
 
 

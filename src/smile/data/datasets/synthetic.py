@@ -1,11 +1,17 @@
-"""Procedural moving-shape videos: the project's file-free dataset (``data=synthetic``).
+"""Procedural motion videos: the project's file-free dataset (``data=synthetic``).
 
 Demos and tests need video whose label can only be read from *motion*, so that a linear probe
-after pretraining shows that the encoder learned motion rather than appearance. Every clip shows
-textured shapes moving together in the labelled direction and speed over a smooth background that
-drifts in an unrelated direction. Colours, shapes, textures and the background are drawn from a
-stream that never looks at the label, and positions live on a torus (shapes wrap around the
-borders), so every single frame has the same appearance statistics for every class.
+after pretraining shows that the encoder learned motion rather than appearance. Two scenes:
+
+- ``shapes`` (default): textured shapes move together in the labelled direction and speed over a
+  smooth background that drifts in an unrelated direction. Positions live on a torus (shapes wrap
+  around the borders).
+- ``pan``: a camera pans over a random smooth-noise texture in the labelled direction and speed, so
+  every token carries the motion. This is the demo's scene: a tiny encoder pretrained for a few
+  minutes on the CPU shows the motion it learned under a linear probe (README, "The demo").
+
+In both, colours, shapes and textures are drawn from a stream that never looks at the label, so
+every single frame has the same appearance statistics for every class.
 
 Determinism: clip ``index`` of split ``split`` is rendered from
 ``numpy.random.default_rng([seed, crc32(split), 0, index])`` only, so it is byte-identical across
@@ -35,6 +41,10 @@ JITTER_DEG = 15.0  # per-shape direction jitter, so the task is not a lookup
 JITTER_SPEED = 0.15  # per-shape relative speed jitter
 MAX_DRIFT = 0.008  # background drift, fraction of img_size per frame (camera-like, slow)
 BG_WAVES = 3  # separable cosine products that make up the background texture
+PAN_SPEED_RANGE = (1 / 32, 2 / 32)  # camera speed levels of the pan scene, fraction of img_size per frame
+PAN_GRAIN = 2 / 32  # noise grain of the pan texture, fraction of img_size
+PAN_JITTER_DEG = 10.0  # per-clip direction jitter of the pan
+SCENES = ("shapes", "pan")
 _COMPASS = ("right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right")
 
 
@@ -57,9 +67,9 @@ def speed_names(n: int) -> list[str]:
     return {1: ["any"], 2: ["slow", "fast"], 3: ["slow", "medium", "fast"]}.get(n, [f"speed{i}" for i in range(n)])
 
 
-def speed_levels(n: int) -> np.ndarray:
+def speed_levels(n: int, scene: str = "shapes") -> np.ndarray:
     """Geometric speed ladder (fraction of img_size per frame): equal *relative* steps."""
-    lo, hi = SPEED_RANGE
+    lo, hi = PAN_SPEED_RANGE if scene == "pan" else SPEED_RANGE
     return np.geomspace(lo, hi, n) if n > 1 else np.array([math.sqrt(lo * hi)])
 
 
@@ -73,8 +83,10 @@ class SyntheticMotionDataset(Dataset):
         seed: Base seed; with ``split`` and the index it fixes a clip completely.
         num_directions: Evenly spaced directions; 4 gives right, down, left, up.
         num_speeds: Speed levels between ``SPEED_RANGE`` (geometric).
-        num_shapes: Foreground shapes per clip, all sharing the labelled motion (with jitter).
+        num_shapes: Foreground shapes per clip, all sharing the labelled motion (with jitter);
+            ``shapes`` scene only.
         split: ``"train"``, ``"val"`` or ``"test"``; each has its own seed stream.
+        scene: ``"shapes"`` (moving shapes) or ``"pan"`` (camera pan over a noise texture).
 
     Items are dicts ``video`` (uint8 ``[3, T, H, W]``), ``label`` and ``index`` (int64 scalars).
     The label is ``direction_index * num_speeds + speed_index``.
@@ -90,6 +102,7 @@ class SyntheticMotionDataset(Dataset):
         num_speeds: int = 2,
         num_shapes: int = 2,
         split: str = "train",
+        scene: str = "shapes",
     ) -> None:
         for name, value, low in (
             ("num_samples", num_samples, 1),
@@ -102,6 +115,9 @@ class SyntheticMotionDataset(Dataset):
         ):
             if int(value) < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
+        if scene not in SCENES:
+            raise ValueError(f"scene must be one of {SCENES}, got {scene!r}")
+        self.scene = scene
         self._split_id = split_id(split)
         self.num_samples, self.num_frames, self.img_size = int(num_samples), int(num_frames), int(img_size)
         self.seed, self.split = int(seed), split
@@ -158,14 +174,16 @@ class SyntheticMotionDataset(Dataset):
         """
         p = self._sample(self._check_index(index))
         T, S = self.num_frames, self.img_size
+        if self.scene == "pan":
+            if return_masks:
+                raise ValueError("return_masks needs scene='shapes' (a pan has no shapes)")
+            return _to_uint8(_pan(p["pan"], T, S))
         canvas = _background(p["background"], T, S)  # [3, T, H, W] float32
         masks = np.zeros((self.num_shapes, T, S, S), np.float32) if return_masks else None
         for k, shape in enumerate(p["shapes"]):
             alpha, colour, rows, cols = _shape_patch(shape, T)
             _composite(canvas, alpha, colour, rows % S, cols % S, None if masks is None else masks[k])
-        np.multiply(canvas, 255.0, out=canvas)
-        canvas += 0.5
-        video = torch.from_numpy(np.clip(canvas, 0.0, 255.0, out=canvas).astype(np.uint8))
+        video = _to_uint8(canvas)
         return (video, torch.from_numpy(masks)) if return_masks else video
 
     def _sample(self, index: int) -> dict[str, Any]:
@@ -183,8 +201,13 @@ class SyntheticMotionDataset(Dataset):
             "drift": drift,
         }
         angle = 2 * math.pi * d / self.num_directions
-        speed = float(speed_levels(self.num_speeds)[s]) * S
-        shapes = [_sample_shape(rng, S, angle, speed) for _ in range(self.num_shapes)]
+        speed = float(speed_levels(self.num_speeds, self.scene)[s]) * S
+        if self.scene == "pan":
+            shapes, background = [], None
+            pan = _sample_pan(rng, S, self.num_frames, angle, speed)
+        else:
+            shapes = [_sample_shape(rng, S, angle, speed) for _ in range(self.num_shapes)]
+            pan = None
         return {
             "index": index,
             "label": label,
@@ -195,6 +218,7 @@ class SyntheticMotionDataset(Dataset):
             "speed_px": speed,
             "background": background,
             "shapes": shapes,
+            "pan": pan,
         }
 
 
@@ -221,6 +245,39 @@ def _sample_shape(rng: np.random.Generator, S: int, angle: float, speed: float) 
     jitter_speed = speed * rng.uniform(1 - JITTER_SPEED, 1 + JITTER_SPEED)
     shape["velocity"] = jitter_speed * _unit(jitter_angle)  # px per frame, (x, y)
     return shape
+
+
+def _sample_pan(rng: np.random.Generator, S: int, T: int, angle: float, speed: float) -> dict[str, Any]:
+    """Camera pan: a noise texture (drawn first, label-free) and the window's velocity."""
+    grain = max(1, round(PAN_GRAIN * S))
+    max_speed = PAN_SPEED_RANGE[1] * S
+    side = S + int(math.ceil(max_speed * T)) + 2 * grain + 2  # room for the window's whole path
+    cells = side // grain + 3
+    noise = rng.standard_normal((3, cells, cells)).astype(np.float32)
+    base = rng.uniform(0.3, 0.7, 3).astype(np.float32)
+    jitter = math.radians(rng.uniform(-PAN_JITTER_DEG, PAN_JITTER_DEG))
+    return {"noise": noise, "grain": grain, "side": side, "base": base, "velocity": speed * _unit(angle + jitter)}
+
+
+def _pan(pan: dict[str, Any], T: int, S: int) -> np.ndarray:
+    """Frames ``[3, T, S, S]`` in [0, 1]: an S x S window sliding over the upsampled noise texture."""
+    noise, grain, side = torch.from_numpy(pan["noise"])[None], pan["grain"], pan["side"]
+    tex = torch.nn.functional.interpolate(noise, scale_factor=grain, mode="bicubic", align_corners=False)[0]
+    tex = (0.25 * tex[:, :side, :side]).numpy() + pan["base"][:, None, None]  # [3, side, side]
+    vx, vy = pan["velocity"]
+    x0, y0 = (side - S) / 2 - vx * (T - 1) / 2, (side - S) / 2 - vy * (T - 1) / 2  # path centred in the texture
+    frames = []
+    for t in range(T):
+        r, c = int(round(y0 + vy * t)), int(round(x0 + vx * t))
+        frames.append(tex[:, r : r + S, c : c + S])
+    return np.stack(frames, axis=1)  # [3, T, S, S]
+
+
+def _to_uint8(canvas: np.ndarray) -> torch.Tensor:
+    """Float frames in [0, 1] -> uint8 tensor (rounded, clipped; ``canvas`` is reused)."""
+    np.multiply(canvas, 255.0, out=canvas)
+    canvas += 0.5
+    return torch.from_numpy(np.clip(canvas, 0.0, 255.0, out=canvas).astype(np.uint8))
 
 
 def _background(bg: dict[str, Any], T: int, S: int) -> np.ndarray:
