@@ -123,7 +123,8 @@ class LinearProbeReport(L.Callback):
         ]
         for name, label in (("pretrained", "pretrained (this run)"), ("random", "random initialisation")):
             if name in enc:
-                lines.append(f"  {label:<22}{100 * enc[name]['train_acc1']:>9.1f}%{100 * enc[name]['test_acc1']:>13.1f}%")
+                train, held_out = 100 * enc[name]["train_acc1"], 100 * enc[name]["test_acc1"]
+                lines.append(f"  {label:<22}{train:>9.1f}%{held_out:>13.1f}%")
         return "\n".join(lines)
 
 
