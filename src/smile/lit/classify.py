@@ -27,7 +27,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from smile.lit.common import NonFiniteGuard, log_skipped_videos, schedule_length
+from smile.lit.common import NonFiniteGuard, NonFiniteHooks, log_skipped_videos, schedule_length
 from smile.lit.optim import (
     apply_lr_scale,
     layer_decay_groups,
@@ -97,7 +97,7 @@ def accuracy_metrics(num_classes: int, average: str = "micro") -> MetricCollecti
     )
 
 
-class ClassifierLitModule(L.LightningModule):
+class ClassifierLitModule(NonFiniteHooks, L.LightningModule):
     """Finetuning / linear probing of a clip classifier.
 
     Args:
@@ -254,18 +254,6 @@ class ClassifierLitModule(L.LightningModule):
         log_skipped_videos(self, batch)
         return loss
 
-    def _last_checkpoint(self) -> str:
-        return getattr(self.trainer.checkpoint_callback, "last_model_path", "")
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.nonfinite.before_step(self.global_step, self._last_checkpoint())
-
-    def on_train_end(self) -> None:
-        try:
-            self.nonfinite.poll(self._last_checkpoint())
-        finally:
-            self.nonfinite.detach()
-
     def _peak_group_lr(self) -> float:
         """Current lr of the group with the largest scale (the head's: the schedule itself)."""
         groups = self.trainer.optimizers[0].param_groups
@@ -383,8 +371,7 @@ class ClassifierLitModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._keep_encoder_eval()
-        if len(self.trainer.optimizers) == 1:  # device mode of the non-finite guard with a fused optimizer
-            self.nonfinite.attach(self.trainer.optimizers[0])
+        self._attach_nonfinite()
         if self.ema is not None and self._ema_reset_pending:
             self.ema.set(self.net)
             self._ema_reset_pending = False

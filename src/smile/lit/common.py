@@ -193,3 +193,32 @@ class NonFiniteGuard:
         self.in_row, self.total = streak, total
         if tripped >= 0:
             raise self._error(self.max_in_row, tripped, last_checkpoint)
+
+
+class NonFiniteHooks:
+    """Lightning hooks that drive a module's ``self.nonfinite`` (:class:`NonFiniteGuard`).
+
+    Mixed into both LightningModules (listed before ``L.LightningModule``): attach the guard to a
+    single fused optimizer at train start (device mode), hand it ``found_inf`` before every
+    optimizer step, and read the device-side streak once more when training ends.
+    """
+
+    nonfinite: NonFiniteGuard
+
+    def _last_checkpoint(self) -> str:
+        trainer = getattr(self, "_trainer", None)
+        return getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer is not None else ""
+
+    def _attach_nonfinite(self) -> None:
+        optimizers = self.trainer.optimizers
+        if len(optimizers) == 1:  # device mode of the guard with a fused optimizer
+            self.nonfinite.attach(optimizers[0])
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.nonfinite.before_step(self.global_step, self._last_checkpoint())
+
+    def on_train_end(self) -> None:
+        try:
+            self.nonfinite.poll(self._last_checkpoint())
+        finally:
+            self.nonfinite.detach()

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smile.lit.common import NonFiniteGuard, log_skipped_videos, schedule_length
+from smile.lit.common import NonFiniteGuard, NonFiniteHooks, log_skipped_videos, schedule_length
 from smile.lit.optim import (
     param_groups,
     resolve_warmup_steps,
@@ -24,7 +24,7 @@ from smile.masking import gather_tokens
 log = logging.getLogger(__name__)
 
 
-class PretrainLitModule(L.LightningModule):
+class PretrainLitModule(NonFiniteHooks, L.LightningModule):
     """Masked-autoencoder pretraining step: targets once per clip, one student pass per mask view.
 
     Args:
@@ -108,26 +108,12 @@ class PretrainLitModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["mask"].shape[0])
         return loss
 
-    def _last_checkpoint(self) -> str:
-        return getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
-
     def _loss_is_finite(self, loss: torch.Tensor) -> bool:
         return self.nonfinite.check(loss, self.global_step, self._last_checkpoint())
 
     # -- non-finite guard: device mode with a fused optimizer -----------------------------------
     def on_train_start(self) -> None:
-        optimizers = self.trainer.optimizers
-        if len(optimizers) == 1:
-            self.nonfinite.attach(optimizers[0])
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.nonfinite.before_step(self.global_step, self._last_checkpoint())
-
-    def on_train_end(self) -> None:
-        try:
-            self.nonfinite.poll(self._last_checkpoint())
-        finally:
-            self.nonfinite.detach()
+        self._attach_nonfinite()
 
     # -- optimisation ---------------------------------------------------------------------------
     def _schedule_factor(self, lr: float, min_lr: float, global_batch: int) -> Callable[[int], float]:
