@@ -34,13 +34,18 @@ def _losses(run_dir: Path) -> list[float]:
     return [float(r["train/loss"]) for r in rows if r.get("train/loss")]
 
 
+OBJECTS = ["data/motion=objects", "data/masking=trajectory"]  # SMILE: objects and trajectory masks, drawn globally
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
-def test_two_process_ddp_matches_one_process_with_the_doubled_batch(tmp_path):
+@pytest.mark.parametrize("extra", [[], OBJECTS], ids=["tube", "smile-objects"])
+def test_two_process_ddp_matches_one_process_with_the_doubled_batch(tmp_path, extra):
     env = {**os.environ, "SMILE_OUTPUT_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
         str(ROOT / "train.py"),
         *COMMON,
+        *extra,
         "data.batch_size=4",
         "trainer.devices=2",
         "trainer.strategy=ddp",
@@ -49,7 +54,8 @@ def test_two_process_ddp_matches_one_process_with_the_doubled_batch(tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    single = run(compose_cfg([*TINY, *COMMON[2:], "data.batch_size=8"], tmp_path / "single"))  # TINY sets video/encoder
+    # TINY sets video/encoder
+    single = run(compose_cfg([*TINY, *COMMON[2:], *extra, "data.batch_size=8"], tmp_path / "single"))
     assert single["global_step"] == 6
 
     ddp_losses, single_losses = _losses(tmp_path / "ddp"), _losses(tmp_path / "single")

@@ -217,11 +217,16 @@ class VideoDataModule(L.LightningDataModule):
         video = batch["video"]  # uint8 [B, 3, T, H, W] (or float, normalised)
         if video.dtype != torch.uint8:
             return batch
-        cpu_gen, dev_gen = self._step_generators(video.device)
-        boxes = None
+        cpu_gen, bg_gen, dev_gen = self._step_generators(video.device)
+        rank, world = self._rank_world()
+        boxes = None  # the global batch's object boxes, when there are objects
         if self.motion is not None:
-            clip, boxes = self.motion(video.float() / 255.0, generator=cpu_gen)  # [B, 3, T, H, W] in [0, 1]
-            batch["boxes"] = boxes  # [B, K, T, 4]
+            b, _, t, h, w = video.shape
+            params = self.motion.sample(b * world, t, (h, w), generator=cpu_gen)  # the global batch, on the CPU
+            mine = params.select(slice(rank, None, world)) if world > 1 else params
+            clip = self.motion.apply(video.float() / 255.0, mine, generator=bg_gen)  # [B, 3, T, H, W] in [0, 1]
+            boxes = params.boxes.to(video.device)  # [B * world, K, T, 4]
+            batch["boxes"] = boxes[rank::world]  # this rank's clips
             if self.keep_original > 0:
                 batch["video_original"] = video[: self.keep_original]  # uint8 [k, 3, T, H, W], a view
             batch["video"] = normalize_video(clip, self.mean, self.std)
@@ -234,18 +239,17 @@ class VideoDataModule(L.LightningDataModule):
     def _make_masks(self, video: torch.Tensor, boxes: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
         """Masks for this rank's clips.
 
-        Without objects, masks are drawn for the whole global batch from a rank-independent stream
-        and each rank keeps its rows (rank r holds global rows r, r + W, ... like the sampler), so a
-        run on W devices sees exactly the masks of a 1-device run with a W times larger batch.
-        Trajectory masks follow each clip's own objects, drawn on its rank.
+        Masks (and, in ``on_after_batch_transfer``, the objects' trajectories and sprites) are drawn
+        for the whole global batch from rank-independent streams, and each rank keeps its rows (rank
+        r holds global rows r, r + W, ... like the sampler): a run on W devices sees exactly the
+        objects and masks of a 1-device run with a W times larger batch. ``boxes`` are the global
+        batch's (``[B * W, K, T, 4]``) or None.
         """
         grid, b = self.token_grid(video.shape), video.shape[0]
-        if boxes is not None:
-            return self.masking(
-                b, grid, generator=generator, device=video.device, boxes=boxes, patch_size=self.patch_size
-            )
         rank, world = self._rank_world()
-        masks = self.masking(b * world, grid, generator=generator, device=video.device, patch_size=self.patch_size)
+        masks = self.masking(
+            b * world, grid, generator=generator, device=video.device, boxes=boxes, patch_size=self.patch_size
+        )
         return masks[rank::world]
 
     def token_grid(self, video_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -253,8 +257,11 @@ class VideoDataModule(L.LightningDataModule):
         _, _, t, h, w = video_shape
         return t // self.tubelet_size, h // self.patch_size, w // self.patch_size
 
-    def _step_generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
-        """(CPU generator for motion parameters, device generator for masks), fixed per step."""
+    def _step_generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
+        """(CPU generator for motion parameters, CPU generator for random backgrounds, device
+        generator for masks), fixed per step. Motion parameters and masks are drawn for the global
+        batch, so their streams are rank-independent; random backgrounds (``noise``) are drawn for
+        this rank's clips only, from a stream of their own on each rank (one device: the motion's)."""
         trainer = self.trainer
         rank, _ = self._rank_world()
         if trainer is not None and trainer.training:
@@ -262,7 +269,8 @@ class VideoDataModule(L.LightningDataModule):
         else:  # evaluation: their own stream, never colliding with training steps
             step = (1 << 62) + self._eval_batches
             self._eval_batches += 1
-        cpu = step_generator(self.seed, rank, step, torch.device("cpu"))
-        # masks: rank-independent unless objects make them per-clip (see _make_masks)
-        dev = step_generator(self.seed + 1, rank if self.motion is not None else 0, step, device)
-        return cpu, dev
+        cpu = step_generator(self.seed, 0, step, torch.device("cpu"))
+        _, world = self._rank_world()
+        background = cpu if world == 1 else step_generator(self.seed + 2, rank, step, torch.device("cpu"))
+        dev = step_generator(self.seed + 1, 0, step, device)
+        return cpu, background, dev

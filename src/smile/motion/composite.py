@@ -349,6 +349,10 @@ class MotionParams:
     sprite_ids: Tensor
     present: Tensor
 
+    def select(self, rows: slice | Tensor) -> MotionParams:
+        """The parameters of some clips (e.g. one rank's rows ``slice(rank, None, world)``)."""
+        return MotionParams(self.boxes[rows], self.angles[rows], self.sprite_ids[rows], self.present[rows])
+
     def to(self, device: torch.device | str) -> MotionParams:
         return MotionParams(
             *(x.to(device, non_blocking=True) for x in (self.boxes, self.angles, self.sprite_ids, self.present))
