@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 from smile_testing import TINY, compose_cfg
 
@@ -21,3 +22,12 @@ def tiny_cfg(tmp_path):
         return compose_cfg([*TINY, *extra], out or tmp_path / "run")
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matmuls run several times faster on one thread than on two busy cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

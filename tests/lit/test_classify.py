@@ -23,13 +23,7 @@ FRAMES, SIZE, CLASSES, BATCH = 8, 32, 8, 16
 NO_MIXUP_FAST = {"lr": 0.16, "min_lr": 0.0, "layer_decay": 0.75}  # 1e-2 at the test's global batch 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matmuls run several times faster on one thread than on two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 class Clips(Dataset):

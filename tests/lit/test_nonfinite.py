@@ -22,12 +22,7 @@ from smile.train import setup
 FRAMES, SIZE, CLASSES, BATCH = 4, 32, 4, 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def _snapshot(module: nn.Module, opt: torch.optim.Optimizer) -> tuple[dict, dict]:

@@ -99,16 +99,25 @@ class LinearProbeReport(L.Callback):
             "val_clips": len(self.val_dataset),
             "encoders": {},
         }
+        train_clips, val_clips = self._clips(self.train_dataset), self._clips(self.val_dataset)  # rendered once
         with torch.random.fork_rng(devices=[]):  # the probe must not move the training RNG streams
             for name, enc in encoders.items():
-                train = extract_features(enc, self._batches(self.train_dataset), device)
-                val = extract_features(enc, self._batches(self.val_dataset), device)
+                train = extract_features(enc, self._normalised(train_clips), device)
+                val = extract_features(enc, self._normalised(val_clips), device)
                 metrics = linear_probe(train, val, self.num_classes, self.epochs, self.lr, seed=self.seed)
                 out["encoders"][name] = metrics
         return out
 
-    def _batches(self, dataset: Dataset):
-        for batch in DataLoader(dataset, batch_size=self.batch_size, shuffle=False):
+    def _clips(self, dataset: Dataset) -> list[dict[str, torch.Tensor]]:
+        """The dataset's uint8 clips and labels in batches, decoded once for every encoder compared."""
+        return [
+            {"video": b["video"], "label": b["label"]}
+            for b in DataLoader(dataset, batch_size=self.batch_size, shuffle=False)
+        ]
+
+    @staticmethod
+    def _normalised(batches: list[dict[str, torch.Tensor]]):
+        for batch in batches:
             yield {"video": normalize_video(batch["video"], IMAGENET_MEAN, IMAGENET_STD), "label": batch["label"]}
 
     @staticmethod
