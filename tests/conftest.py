@@ -12,6 +12,23 @@ from smile_testing import TINY, compose_cfg
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# One torch/OpenMP thread per test process (subprocesses the tests start inherit the variables):
+# tiny tensors gain nothing from a second thread, and two threads spinning against another job on a
+# 2-core machine slow a test many times over. `make test` sets the variables before Python starts;
+# set_num_threads covers a bare `pytest`. A test that needs more uses `@pytest.mark.threads(n)`.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+TEST_THREADS = 1
+torch.set_num_threads(TEST_THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads(request: pytest.FixtureRequest):
+    """One thread for every test, or ``n`` for the duration of a test marked ``threads(n)``."""
+    marker = request.node.get_closest_marker("threads")
+    torch.set_num_threads(marker.args[0] if marker else TEST_THREADS)
+    yield
+    torch.set_num_threads(TEST_THREADS)  # also undoes a test that changed the count itself
 
 
 @pytest.fixture
@@ -22,12 +39,3 @@ def tiny_cfg(tmp_path):
         return compose_cfg([*TINY, *extra], out or tmp_path / "run")
 
     return make
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny matmuls run several times faster on one thread than on two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

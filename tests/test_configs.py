@@ -20,7 +20,7 @@ from smile_testing import TINY, compose_cfg, write_video
 
 from smile.data import VideoDataModule
 from smile.lit import ClassifierLitModule, PretrainLitModule
-from smile.train import CONFIG_DIR, build_module, build_trainer, explain_missing
+from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in Path(CONFIG_DIR, "experiment").glob("*.yaml"))
@@ -149,6 +149,7 @@ def test_paper_recipe_values():
     assert cfg.data.masking.ratio == 0.9 and cfg.model.decoder.depth == 4
     assert cfg.model.target._target_.endswith("PixelTarget") and cfg.model.target.normalize
     assert list(cfg.model.optimizer.betas) == [0.9, 0.95] and cfg.model.optimizer.lr == 1.5e-4
+    assert cfg.model.scheduler.min_lr == 1.0e-5
     assert cfg.model.scheduler.warmup_epochs == 40 and cfg.model.scheduler.warmup_steps == -1
     assert cfg.trainer.max_epochs == 800
     assert (cfg.video.num_frames, cfg.video.img_size, cfg.video.sampling_rate) == (16, 224, 4)
@@ -166,7 +167,7 @@ def test_bad_values_fail_at_construction_naming_the_key(tiny_cfg):
         ("video.img_size=40", "img_size"),
         ("model.encoder.name=vit_giant", "vit_giant"),
     ]:
-        with pytest.raises(ValueError, match=key):
+        with pytest.raises(InstantiationException, match=rf"(?s){key}.*full_key: model\.encoder"):
             build_module(tiny_cfg(override))
     with pytest.raises(InstantiationException, match=r"(?s)ratio must be in the open interval.*data\.masking"):
         instantiate(tiny_cfg("data.masking.ratio=1.0").data)
@@ -190,3 +191,43 @@ def test_command_line_run_and_multirun(tmp_path):
     )
     assert missing.returncode != 0
     assert "data.train_dataset.list_file" in missing.stderr + missing.stdout
+
+
+TYPO_EXPERIMENT = """# @package _global_
+defaults:
+  - /experiment/demo
+  - _self_
+model:
+  optimizer:
+    lrr: 1.0e-3
+"""
+
+
+def test_a_mistyped_optimizer_key_in_a_yaml_file_fails_before_training_naming_it(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "typo.yaml").write_text(TYPO_EXPERIMENT)
+    cfg = compose_cfg([f"hydra.searchpath=[file://{tmp_path}]", "experiment=typo", *TINY], tmp_path / "run")
+    assert cfg.model.optimizer.lrr == 1.0e-3  # the YAML merged it (nothing checks keys while composing) ...
+    with pytest.raises(ValueError, match=r"model\.optimizer\.lrr: AdamW has no argument 'lrr'"):
+        build_module(cfg)  # ... and building the module, before any trainer exists, refuses it
+
+
+def test_a_mistyped_scheduler_key_fails_at_build_naming_it(tmp_path):
+    cfg = compose_cfg([*TINY, "+model.scheduler.warmup_step=3"], tmp_path)
+    with pytest.raises(InstantiationException, match=r"(?s)warmup_step.*model\.scheduler"):
+        build_module(cfg)
+
+
+def test_a_mistyped_optimizer_key_on_the_command_line_fails_before_training(tmp_path):
+    env = {**os.environ, "SMILE_OUTPUT_ROOT": str(tmp_path)}
+    for override in ("model.optimizer.lrr=1e-3", "+model.optimizer.lrr=1e-3"):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), "debug=fast", override],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "lrr" in out, out[-2000:]
+        assert not list(tmp_path.rglob("*.ckpt")), "nothing may train"

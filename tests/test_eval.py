@@ -91,7 +91,7 @@ def test_metrics_from_predictions_matches_the_modules_torchmetrics():
     """Key for key as ClassifierLitModule logs them, absent classes (and fewer than 5 classes) included."""
     from torchmetrics.classification import MulticlassConfusionMatrix
 
-    from smile.lit.classify import accuracy_metrics
+    from smile.metrics import accuracy_metrics
 
     # 4 classes, so "top5" holds 4; class 3 never occurs but is the top-1 guess of one video, which
     # torchmetrics' macro top-1 average counts (recall 0) and its top-k average does not.

@@ -79,6 +79,7 @@ def test_loss_falls_on_synthetic_data(tiny_cfg):
 
 
 def test_resume_mid_epoch_matches_uninterrupted_run(tiny_cfg, tmp_path):
+    """In-process stop at step 7 and resume: the fast twin of the slow kill -9 test below."""
     full = run(tiny_cfg(*RESUME, out=tmp_path / "full"))
     assert full["global_step"] == 14
 
@@ -154,6 +155,7 @@ def _train_cmd(out_root: Path, *extra: str) -> tuple[list[str], dict]:
     return cmd, env
 
 
+@pytest.mark.slow  # two subprocess runs + a reference run; the in-process resume test covers the default suite
 def test_kill_9_loses_only_steps_after_the_last_checkpoint(tiny_cfg, tmp_path):
     steps = [
         "trainer.max_steps=120",

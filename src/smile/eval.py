@@ -25,11 +25,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from smile.build import CONFIG_DIR, build_loggers, build_module, explain_missing, log_run_config, resolve_weights
 from smile.callbacks.loggers import finish_wandb, log_confusion
-from smile.callbacks.media import confusion_image, write_png
+from smile.callbacks.render import confusion_image, write_png
 from smile.lit import ClassifierLitModule
+from smile.metrics import gather_predictions, merge_predictions, metrics_from_predictions, reconcile_metrics
 from smile.models import load_encoder_weights, read_state_dict
-from smile.train import CONFIG_DIR, build_loggers, build_module, explain_missing, log_run_config, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -44,91 +45,6 @@ def load_classifier_checkpoint(module: ClassifierLitModule, path: str | Path) ->
         report = load_encoder_weights(module.net, path)
         if report.missing:
             raise ValueError(f"{path} is not a finetuned classifier: missing {report.missing}")
-
-
-PAD_TOLERANCE = 1e-6  # torchmetrics (float32) vs the exact per-video metrics: beyond this they differ
-
-
-def merge_predictions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per video: distributed shards repeat padded videos; the first occurrence wins."""
-    seen: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        seen.setdefault(row["video_id"], row)
-    return list(seen.values())
-
-
-def gather_predictions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every rank's per-video rows on every rank (a no-op in one process); duplicates are merged later."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return rows
-    shards: list[Any] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(shards, rows)
-    return [row for shard in shards for row in shard]
-
-
-def _class_mean(hits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor, num_classes: int) -> float:
-    """Mean over the ``counted`` classes of the per-class recall (the fraction of its videos that are hits)."""
-    support = torch.bincount(labels, minlength=num_classes).double()  # [K]
-    correct = torch.bincount(labels[hits], minlength=num_classes).double()  # [K]
-    recall = correct / support.clamp_min(1)
-    return float(recall[counted].mean()) if counted.any() else 0.0
-
-
-def metrics_from_predictions(
-    rows: list[dict[str, Any]], num_classes: int, prefix: str = "test"
-) -> tuple[dict[str, float], torch.Tensor]:
-    """Exact test metrics and confusion matrix from per-video prediction rows (one row per video).
-
-    Each row has ``label``, ``pred`` and ``top5`` (the ``min(5, num_classes)`` best classes, best
-    first), as :meth:`ClassifierLitModule._store_predictions` writes them. The metrics mirror the
-    module's torchmetrics (:func:`~smile.lit.classify.accuracy_metrics`) key for key:
-
-    * ``{prefix}/acc1``, ``{prefix}/acc5``: the fraction of videos whose label is the top class /
-      among the top ``min(5, num_classes)``.
-    * ``{prefix}/acc1_class_mean``, ``{prefix}/acc5_class_mean``: per-class recall averaged over the
-      classes that occur, as ``MulticlassAccuracy(average="macro")``, which also counts (with recall 0)
-      a top-1 class that is predicted but never occurs (its rule: top-1 skips classes with
-      ``tp + fp + fn == 0``, top-k > 1 skips classes with ``tp + fn == 0``).
-
-    Returns ``(metrics, confusion)``: ``confusion`` is a ``[K, K]`` int64 count matrix, rows = true class.
-    De-duplicate first (:func:`merge_predictions`): every row counts.
-    """
-    k5 = min(5, num_classes)
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-    if not rows:
-        keys = ("acc1", "acc5", "acc1_class_mean", "acc5_class_mean")
-        return {f"{prefix}/{k}": 0.0 for k in keys}, confusion
-    labels = torch.tensor([int(r["label"]) for r in rows], dtype=torch.int64)  # [N]
-    preds = torch.tensor([int(r["pred"]) for r in rows], dtype=torch.int64)  # [N]
-    bad = [r for r, y in zip(rows, labels.tolist(), strict=True) if not 0 <= y < num_classes]
-    if bad:
-        raise ValueError(f"{len(bad)} prediction rows have labels outside [0, {num_classes}), e.g. {bad[0]}")
-    if any(len(r["top5"]) < k5 for r in rows):
-        raise ValueError(f"prediction rows need the top {k5} classes in 'top5'")
-    top = torch.tensor([[int(c) for c in r["top5"][:k5]] for r in rows], dtype=torch.int64)  # [N, k5]
-    hit1 = preds == labels
-    hit5 = (top == labels[:, None]).any(1)
-    confusion.index_put_((labels, preds), torch.ones_like(labels), accumulate=True)
-    occurs = confusion.sum(1) > 0  # [K]
-    predicted = confusion.sum(0) > 0  # [K]
-    n = len(rows)
-    metrics = {
-        f"{prefix}/acc1": hit1.sum().item() / n,
-        f"{prefix}/acc5": hit5.sum().item() / n,
-        f"{prefix}/acc1_class_mean": _class_mean(hit1, labels, occurs | predicted, num_classes),
-        f"{prefix}/acc5_class_mean": _class_mean(hit5, labels, occurs, num_classes),
-    }
-    return metrics, confusion
-
-
-def reconcile_metrics(
-    logged: dict[str, float], exact: dict[str, float], logged_confusion: torch.Tensor | None, confusion: torch.Tensor
-) -> list[str]:
-    """Names of the ``exact`` metrics (and ``confusion``) that differ from the torchmetrics ones of ``test_step``."""
-    differ = [k for k, v in exact.items() if k in logged and abs(logged[k] - v) > PAD_TOLERANCE]
-    if logged_confusion is not None and not torch.equal(logged_confusion.long().cpu(), confusion):
-        differ.append("confusion matrix")
-    return differ
 
 
 def write_outputs(
@@ -170,7 +86,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     loggers = build_loggers(cfg)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
     log_run_config(trainer.loggers, cfg)
-    if cfg.get("split", "test") == "val":
+    if cfg.split == "val":
         datamodule.test_dataset = datamodule.val_dataset  # the fixed centre clip of validation
     trainer.test(module, datamodule=datamodule)
     logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test")}

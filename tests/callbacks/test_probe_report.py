@@ -9,7 +9,7 @@ import torch
 from smile_testing import TINY, compose_cfg
 
 from smile.callbacks import LinearProbeReport
-from smile.data import SyntheticMotionDataset
+from smile.data import SyntheticVideoDataset
 from smile.train import setup
 
 PAN = {"num_frames": 4, "img_size": 32, "scene": "pan"}
@@ -18,12 +18,12 @@ PROBE = [  # a small probe on the tiny geometry (the demo's own probe is in conf
     "+callbacks.probe.num_classes=8",
     "+callbacks.probe.epochs=5",
     "+callbacks.probe.output_dir=${paths.output_dir}",
-    "+callbacks.probe.train_dataset._target_=smile.data.SyntheticMotionDataset",
+    "+callbacks.probe.train_dataset._target_=smile.data.SyntheticVideoDataset",
     "+callbacks.probe.train_dataset.num_samples=16",
     "+callbacks.probe.train_dataset.num_frames=4",
     "+callbacks.probe.train_dataset.img_size=32",
     "+callbacks.probe.train_dataset.scene=pan",
-    "+callbacks.probe.val_dataset._target_=smile.data.SyntheticMotionDataset",
+    "+callbacks.probe.val_dataset._target_=smile.data.SyntheticVideoDataset",
     "+callbacks.probe.val_dataset.num_samples=8",
     "+callbacks.probe.val_dataset.num_frames=4",
     "+callbacks.probe.val_dataset.img_size=32",
@@ -69,7 +69,7 @@ def test_probe_keeps_the_initial_weights_through_a_resume(tmp_path):
 
 def test_compare_scores_each_encoder_on_the_same_clips():
     probe = LinearProbeReport(
-        SyntheticMotionDataset(16, **PAN), SyntheticMotionDataset(8, split="val", **PAN), num_classes=8, epochs=3
+        SyntheticVideoDataset(16, **PAN), SyntheticVideoDataset(8, split="val", **PAN), num_classes=8, epochs=3
     )
 
     class Constant(torch.nn.Module):  # every clip gets the same features: the probe cannot beat 1/8

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 import smile.data.decoding as decoding
 from smile.data.datasets.classify import VideoClassificationDataset, collate_repeated
 from smile.data.sampling import centre_clip_indices, dense_indices, multiview_indices, segment_indices
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 SMALL = {"num_frames": 8, "sampling_rate": 2, "img_size": 32, "short_side": 32}
 PLAIN = {"aa": None, "reprob": 0.0}  # geometry only, so brightness survives
@@ -183,6 +183,21 @@ def test_records_and_video_ids(clips):
     assert ds.paths == [str(clips / "v20.mp4"), str(clips / "v50.mp4")]
     assert [ds[i]["video_id"] for i in range(2)] == ["yt_abc", "v50"]
     assert [ds[i]["label"].item() for i in range(2)] == [7, 2]
+
+
+def test_dataset_index_from_a_config_node(clips):
+    """The dataset configs build the index with ``index_dataset`` and hand it over whole."""
+    from hydra.utils import instantiate
+
+    node = {
+        "_target_": "smile.data.datasets.classify.VideoClassificationDataset",
+        "records_or_list_file": {"_target_": "smile.data.indexes.index_dataset", "format": "list", "root": str(clips)},
+        "mode": "val",
+        **SMALL,
+    }
+    ds = instantiate(node)
+    assert ds.paths == [str(clips / "v50.mp4"), str(clips / "v20.mp4")]  # <root>/train.csv, in list order
+    assert ds.labels.tolist() == [3, 5] and ds.video_ids == ["v50", "v20"]
 
 
 def test_broken_videos_follow_the_list_policy(clips, caplog):

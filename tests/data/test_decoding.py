@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from smile.data import decoding
+from smile.data import backends
 from smile.data.decoding import VideoDecodeError, VideoInfo, read_clip, read_frames, video_info
 from smile.data.sampling import pretrain_indices, strided_indices
 from smile.data.transforms import FIXED_OFFSETS, MultiScaleCrop, resize_clip
 
-HAS_DECORD = decoding._decord_available()
+HAS_DECORD = backends.decord_available()
 BACKENDS = ("decord", "pyav") if HAS_DECORD else ("pyav",)
 needs_decord = pytest.mark.skipif(not HAS_DECORD, reason="decord not installed")
 
@@ -41,7 +41,7 @@ def test_auto_uses_decord_and_falls_back_to_pyav(video_dir, frame_index, monkeyp
         def __init__(self, path, size):
             raise RuntimeError("simulated decord failure")
 
-    monkeypatch.setitem(decoding._READERS, "decord", Broken)
+    monkeypatch.setitem(backends.READERS, "decord", Broken)
     np.testing.assert_allclose(frame_index(read_frames(path, [3, 30])), [3, 30], atol=0.5)
 
 
@@ -78,7 +78,7 @@ def test_out_of_range_is_a_caller_error_not_a_bad_video(video_dir, backend):
 
 def test_pyav_reports_truncated_streams(video_dir, monkeypatch):
     """A container that claims more frames than decode: a bad video, not an IndexError."""
-    monkeypatch.setattr(decoding._PyAVReader, "_count_frames", lambda self: 50)
+    monkeypatch.setattr(backends.PyAVReader, "_count_frames", lambda self: 50)
     with pytest.raises(VideoDecodeError, match="truncated"):
         read_frames(video_dir / "flat40.mp4", [45], "pyav")
 
@@ -93,6 +93,17 @@ def test_read_clip_picks_indices_from_the_frame_count(video_dir, frame_index):
     frames, idx = read_clip(video_dir / "short20.mp4", choose)
     assert seen == [20] and idx.tolist() == [19, 0]
     np.testing.assert_allclose(frame_index(frames), [19, 0], atol=0.5)
+
+
+def test_public_names_import_from_the_front_and_the_package():
+    """The backends moved to their own module; users keep importing from ``smile.data(.decoding)``."""
+    import smile.data
+    from smile.data import decoding
+
+    assert decoding.VideoDecodeError is backends.VideoDecodeError is smile.data.VideoDecodeError
+    assert decoding.VideoInfo is backends.VideoInfo is smile.data.VideoInfo
+    assert smile.data.read_frames is read_frames and smile.data.read_clip is read_clip
+    assert set(backends.READERS) == {"decord", "pyav"} and decoding.BACKENDS == ("auto", "decord", "pyav")
 
 
 # ----------------------------------------------------------------------------------------- sampling

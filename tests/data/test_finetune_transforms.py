@@ -13,15 +13,15 @@ from smile.data.transforms import (
     CenterCropClip,
     ClipRandAugment,
     ClipRandomErasing,
+    EvalTransform,
+    FinetuneTrainTransform,
     RandomHorizontalFlipClip,
     RandomResizedCropClip,
     ShortSideResize,
     ThreeCrops,
-    eval_transform,
-    finetune_train_transform,
     normalize_clip,
 )
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 
 def coords(height: int, width: int, lead: tuple[int, ...] = (1, 1)) -> torch.Tensor:
@@ -207,7 +207,7 @@ def test_normalize_clip_values_and_layout():
 
 def test_train_transform_shapes_and_flat_frames():
     frames = torch.full((6, 48, 64, 3), 100, dtype=torch.uint8)
-    out = finetune_train_transform(32, aa=None, reprob=0.0)(frames, np.random.default_rng(0))
+    out = FinetuneTrainTransform(32, aa=None, reprob=0.0)(frames, np.random.default_rng(0))
     assert out.shape == (3, 6, 32, 32) and out.dtype == torch.float32
     expected = (100 / 255 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     torch.testing.assert_close(out, expected.view(3, 1, 1, 1).expand_as(out))
@@ -215,7 +215,7 @@ def test_train_transform_shapes_and_flat_frames():
 
 def test_train_transform_follows_the_spec_order():
     frames = textured_frames(4, 48, 64, seed=3)
-    tf = finetune_train_transform(32, reprob=1.0)
+    tf = FinetuneTrainTransform(32, reprob=1.0)
     out = tf(frames, np.random.default_rng(9))
     rng = np.random.default_rng(9)  # RandAugment -> normalise -> crop -> flip -> erase, one stream
     manual = normalize_clip(tf.rand_augment(frames, rng))
@@ -226,7 +226,7 @@ def test_train_transform_follows_the_spec_order():
 
 
 def test_train_transform_without_flip_never_flips():
-    tf = finetune_train_transform(32, aa=None, flip=False, reprob=0.0)
+    tf = FinetuneTrainTransform(32, aa=None, flip=False, reprob=0.0)
     assert tf.flip is None
     frames = textured_frames(2, 48, 64)
     out = tf(frames, np.random.default_rng(0))
@@ -236,16 +236,16 @@ def test_train_transform_without_flip_never_flips():
 
 def test_eval_transform_centre_and_three():
     frames = textured_frames(4, 48, 64, seed=4)
-    centre = eval_transform(32, short_side=32, crop="centre")(frames)
+    centre = EvalTransform(32, short_side=32, crop="centre")(frames)
     assert centre.shape == (3, 4, 32, 32) and centre.dtype == torch.float32
     resized = ShortSideResize(32)(frames.permute(0, 3, 1, 2))  # [T, 3, 32, 42]
     expected = normalize_clip(CenterCropClip(32)(resized).permute(0, 2, 3, 1))
     torch.testing.assert_close(centre, expected)
-    three = eval_transform(32, short_side=32, crop="three")(frames)
+    three = EvalTransform(32, short_side=32, crop="three")(frames)
     assert three.shape == (3, 3, 4, 32, 32)
     torch.testing.assert_close(three[0], normalize_clip(resized[..., :, 0:32].permute(0, 2, 3, 1)))
     torch.testing.assert_close(three[2], normalize_clip(resized[..., :, 10:42].permute(0, 2, 3, 1)))
-    raw = eval_transform(32, 32, "three", normalize=False)(frames)
+    raw = EvalTransform(32, 32, "three", normalize=False)(frames)
     assert raw.dtype == torch.uint8 and raw.shape == (3, 3, 4, 32, 32)
     with pytest.raises(ValueError, match="short_side"):
-        eval_transform(64, short_side=32)
+        EvalTransform(64, short_side=32)

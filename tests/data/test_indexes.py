@@ -14,7 +14,7 @@ from smile_testing import write_video
 
 from smile.cli.data import main
 from smile.data.datasets.list import read_video_list
-from smile.data.indexes import VideoRecord, build_index, index_dataset, write_list
+from smile.data.indexes import VideoRecord, index_dataset, write_list
 
 CODECS = {".mp4": "libx264", ".webm": "libvpx-vp9", ".avi": "mpeg4"}
 
@@ -93,12 +93,13 @@ def test_k400_flat_layout(k400_ann: Path, tmp_path: Path, seeds):
     assert index.missing == ["gone_000001_000011"]
     assert "4 videos, 3 classes, 1 dropped" in index.summary() and "gone_000001_000011" in index.summary()
 
-    records, classes = build_index("k400", root, k400_ann, "val")
+    index = index_dataset("k400", root, k400_ann, "val")
+    records, classes = index.records, index.classes
     assert classes == K400_CLASSES  # the train CSV's classes, so labels agree across splits
     assert labels_by_id(records) == {"vvv_000003_000013": 2, "www_000000_000010": 1}
     assert all(r.path.startswith(str(root / "val")) for r in records)
 
-    records, _ = build_index("k400", root, k400_ann, "test")
+    records = index_dataset("k400", root, k400_ann, "test").records
     assert [(r.video_id, r.label) for r in records] == [("ttt_000000_000010", -1)]
 
 
@@ -121,14 +122,14 @@ def test_k400_class_folders_with_spaces_or_underscores(k400_ann: Path, tmp_path:
 
 def test_k400_errors_name_the_file(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"train\.csv.*label,youtube_id"):
-        build_index("k400", tmp_path, tmp_path / "nowhere")
+        index_dataset("k400", tmp_path, tmp_path / "nowhere")
     (tmp_path / "train.csv").write_text("label,start\nx,1\n")
     with pytest.raises(ValueError, match="missing columns"):
-        build_index("k400", tmp_path)
+        index_dataset("k400", tmp_path)
     with pytest.raises(ValueError, match="split"):
-        build_index("k400", tmp_path, split="holdout")
+        index_dataset("k400", tmp_path, split="holdout")
     with pytest.raises(ValueError, match="format"):
-        build_index("kinetics", tmp_path)
+        index_dataset("kinetics", tmp_path)
 
 
 # --- Something-Something v2 -------------------------------------------------------------------
@@ -170,8 +171,8 @@ def test_ssv2_templates_without_brackets(ssv2):
     assert labels_by_id(index.records) == {"101": 1, "102": 0, "103": 2, "104": 1}
     assert index.records[0].path == str(root / "101.webm")
     assert index.missing == ["999"]
-    assert labels_by_id(build_index("ssv2", root, ann, "val")[0]) == {"201": 2}
-    assert labels_by_id(build_index("ssv2", root, ann, "test")[0]) == {"301": -1}  # no templates in test
+    assert labels_by_id(index_dataset("ssv2", root, ann, "val").records) == {"201": 2}
+    assert labels_by_id(index_dataset("ssv2", root, ann, "test").records) == {"301": -1}  # no templates in test
 
 
 def test_ssv2_unknown_template_and_missing_json(ssv2, tmp_path: Path):
@@ -179,9 +180,9 @@ def test_ssv2_unknown_template_and_missing_json(ssv2, tmp_path: Path):
     bad = [{"id": "101", "label": "x", "template": "Spinning [something]"}]
     (ann / "something-something-v2-train.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="Spinning something"):
-        build_index("ssv2", root, ann)
+        index_dataset("ssv2", root, ann)
     with pytest.raises(FileNotFoundError, match="labels.json.*template"):
-        build_index("ssv2", root, tmp_path / "empty")
+        index_dataset("ssv2", root, tmp_path / "empty")
 
 
 # --- UCF101 -----------------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def ucf(tmp_path: Path, seeds) -> tuple[Path, Path]:
 
 def test_ucf101_case_insensitive_classes(ucf):
     root, ann = ucf
-    records, classes = build_index("ucf101", root, ann, "train", fold=1)
+    index = index_dataset("ucf101", root, ann, "train", fold=1)
+    records, classes = index.records, index.classes
     assert classes == ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
     assert labels_by_id(records) == {
         "v_ApplyEyeMakeup_g08_c01": 0,
@@ -219,12 +221,12 @@ def test_ucf101_case_insensitive_classes(ucf):
         "v_YoYo_g09_c01": 2,
     }
     assert records[1].path == str(root / "HandStandPushups" / "v_HandStandPushups_g08_c01.avi")
-    test, _ = build_index("ucf101", root, ann, "test")
+    test = index_dataset("ucf101", root, ann, "test").records
     assert labels_by_id(test) == {"v_HandStandPushups_g01_c01": 1, "v_YoYo_g01_c01": 2}
     with pytest.raises(FileNotFoundError, match="trainlist02.txt"):
-        build_index("ucf101", root, ann, "train", fold=2)
+        index_dataset("ucf101", root, ann, "train", fold=2)
     with pytest.raises(ValueError, match="fold"):
-        build_index("ucf101", root, ann, fold=4)
+        index_dataset("ucf101", root, ann, fold=4)
 
 
 # --- HMDB51 -----------------------------------------------------------------------------------
@@ -246,15 +248,16 @@ def test_hmdb51_flags(tmp_path: Path, seeds, nested: bool):
         (folder / f"{cls}_test_split2.txt").write_text("".join(f"{n}.avi 1 \n" for n in videos))
         for name in videos:
             place(seeds, root / cls / f"{name}.avi")
-    train, classes = build_index("hmdb51", root, ann, "train")
+    index = index_dataset("hmdb51", root, ann, "train")
+    train, classes = index.records, index.classes
     assert classes == ["brush_hair", "cartwheel", "catch"]
     assert labels_by_id(train) == {"April_brush_hair_u_0": 0, "Cartwheel_f_0": 1, "Cartwheel_f_1": 1, "Catch_f_2": 2}
-    test, _ = build_index("hmdb51", root, ann, "test")
+    test = index_dataset("hmdb51", root, ann, "test").records
     assert labels_by_id(test) == {"Brushing_hair_f_1": 0, "Cartwheel_f_2": 1, "Catch_f_0": 2}
     assert test[0].path == str(root / "brush_hair" / "Brushing_hair_f_1.avi")
-    assert len(build_index("hmdb51", root, ann, "train", fold=2)[0]) == 9
+    assert len(index_dataset("hmdb51", root, ann, "train", fold=2).records) == 9
     with pytest.raises(FileNotFoundError, match="test_split3.txt"):
-        build_index("hmdb51", root, ann, fold=3)
+        index_dataset("hmdb51", root, ann, fold=3)
 
 
 # --- list files, write_list, CLI -------------------------------------------------------------
@@ -291,7 +294,8 @@ def test_cli_index_writes_a_list_that_reads_back(ucf, tmp_path: Path, capsys):
     assert main([*args, "--split", "train", "--fold", "1"]) == 0
     printed = capsys.readouterr().out
     assert "4 videos, 3 classes, 0 dropped" in printed and str(out) in printed
-    records, classes = build_index("ucf101", root, ann, "train")
+    index = index_dataset("ucf101", root, ann, "train")
+    records, classes = index.records, index.classes
     assert read_video_list(out) == ([r.path for r in records], [r.label for r in records])
     assert (out.parent / "classes.txt").read_text().splitlines() == classes
 
@@ -312,4 +316,4 @@ def test_cli_index_reports_dropped_and_errors(k400_ann: Path, tmp_path: Path, se
 def test_hmdb51_malformed_line(tmp_path: Path):
     (tmp_path / "catch_test_split1.txt").write_text("Catch_f_0.avi 1\nCatch_f_1.avi train\n")
     with pytest.raises(ValueError, match=r"catch_test_split1.txt:2: expected '<name>.avi <0\|1\|2>'"):
-        build_index("hmdb51", tmp_path)
+        index_dataset("hmdb51", tmp_path)

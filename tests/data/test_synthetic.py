@@ -9,48 +9,48 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from smile.data.datasets import SyntheticMotionDataset
+from smile.data.datasets import SyntheticVideoDataset
 
 SMALL = {"num_frames": 8, "img_size": 32}
 
 
-def _stack(ds: SyntheticMotionDataset) -> tuple[torch.Tensor, torch.Tensor]:
+def _stack(ds: SyntheticVideoDataset) -> tuple[torch.Tensor, torch.Tensor]:
     items = [ds[i] for i in range(len(ds))]
     return torch.stack([it["video"] for it in items]), torch.stack([it["label"] for it in items])
 
 
 def test_item_format() -> None:
-    ds = SyntheticMotionDataset(num_samples=3, **SMALL)
+    ds = SyntheticVideoDataset(num_samples=3, **SMALL)
     item = ds[2]
     assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8
     assert item["label"].dtype == torch.int64 and item["label"].ndim == 0
     assert item["index"].dtype == torch.int64 and item["index"].item() == 2
     assert item["video"].float().std() > 10  # not a blank clip
-    assert SyntheticMotionDataset(num_samples=1)[0]["video"].shape == (3, 16, 224, 224)
+    assert SyntheticVideoDataset(num_samples=1)[0]["video"].shape == (3, 16, 224, 224)
 
 
 def test_class_names_and_count() -> None:
-    ds = SyntheticMotionDataset(num_samples=4)
+    ds = SyntheticVideoDataset(num_samples=4)
     assert ds.num_classes == 8
     assert ds.class_names[:3] == ["right-slow", "right-fast", "down-slow"]
     assert ds.class_names[-1] == "up-fast"
-    assert SyntheticMotionDataset(num_directions=8, num_speeds=1).class_names[1] == "down-right"
+    assert SyntheticVideoDataset(num_directions=8, num_speeds=1).class_names[1] == "down-right"
 
 
 def test_deterministic_across_instances_and_call_order() -> None:
-    a = SyntheticMotionDataset(num_samples=6, seed=3, **SMALL)
-    b = SyntheticMotionDataset(num_samples=6, seed=3, **SMALL)
+    a = SyntheticVideoDataset(num_samples=6, seed=3, **SMALL)
+    b = SyntheticVideoDataset(num_samples=6, seed=3, **SMALL)
     first = [a[i]["video"] for i in range(6)]
     second = [b[i]["video"] for i in reversed(range(6))][::-1]
     assert all(torch.equal(x, y) for x, y in zip(first, second, strict=True))
     # a clip does not depend on the dataset length
-    assert torch.equal(SyntheticMotionDataset(num_samples=100, seed=3, **SMALL)[4]["video"], first[4])
+    assert torch.equal(SyntheticVideoDataset(num_samples=100, seed=3, **SMALL)[4]["video"], first[4])
 
 
 def test_index_seed_and_split_change_the_clip() -> None:
-    train = SyntheticMotionDataset(num_samples=4, **SMALL)
-    val = SyntheticMotionDataset(num_samples=4, split="val", **SMALL)
-    other_seed = SyntheticMotionDataset(num_samples=4, seed=1, **SMALL)
+    train = SyntheticVideoDataset(num_samples=4, **SMALL)
+    val = SyntheticVideoDataset(num_samples=4, split="val", **SMALL)
+    other_seed = SyntheticVideoDataset(num_samples=4, seed=1, **SMALL)
     assert not torch.equal(train[0]["video"], train[1]["video"])
     assert not torch.equal(train[0]["video"], val[0]["video"])
     assert not torch.equal(train[0]["video"], other_seed[0]["video"])
@@ -68,11 +68,11 @@ def test_index_seed_and_split_change_the_clip() -> None:
 )
 def test_bad_arguments(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
-        SyntheticMotionDataset(**kwargs)
+        SyntheticVideoDataset(**kwargs)
 
 
 def test_index_out_of_range() -> None:
-    ds = SyntheticMotionDataset(num_samples=5, **SMALL)
+    ds = SyntheticVideoDataset(num_samples=5, **SMALL)
     with pytest.raises(IndexError):
         ds[5]
     with pytest.raises(IndexError):
@@ -81,7 +81,7 @@ def test_index_out_of_range() -> None:
 
 
 def test_labels_balanced_and_consistent() -> None:
-    ds = SyntheticMotionDataset(num_samples=400, **SMALL)
+    ds = SyntheticVideoDataset(num_samples=400, **SMALL)
     labels = np.array([ds.label_of(i) for i in range(400)])
     assert np.bincount(labels, minlength=8).tolist() == [50] * 8  # stratified blocks
     for i in range(0, 400, 37):
@@ -105,7 +105,7 @@ def _wrap(delta: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def test_shape_motion_matches_label() -> None:
-    ds = SyntheticMotionDataset(num_samples=24, num_frames=8, img_size=64, num_shapes=3)
+    ds = SyntheticVideoDataset(num_samples=24, num_frames=8, img_size=64, num_shapes=3)
     speeds: dict[int, list[float]] = {0: [], 1: []}
     for i in range(len(ds)):
         _, masks = ds.render(i, return_masks=True)  # [S, T, H, W]
@@ -150,8 +150,8 @@ def _nearest_mean_accuracy(
 
 
 def test_motion_is_learnable_but_appearance_is_not() -> None:
-    train = SyntheticMotionDataset(num_samples=320, split="train", **SMALL)
-    val = SyntheticMotionDataset(num_samples=160, split="val", **SMALL)
+    train = SyntheticVideoDataset(num_samples=320, split="train", **SMALL)
+    val = SyntheticVideoDataset(num_samples=160, split="val", **SMALL)
     (v_train, y_train), (v_val, y_val) = _stack(train), _stack(val)
     chance = 1.0 / train.num_classes
     motion = _nearest_mean_accuracy(_motion_features(v_train), y_train, _motion_features(v_val), y_val, 8)
@@ -161,7 +161,7 @@ def test_motion_is_learnable_but_appearance_is_not() -> None:
 
 
 def test_dataloader_workers_match_single_process() -> None:
-    ds = SyntheticMotionDataset(num_samples=8, **SMALL)
+    ds = SyntheticVideoDataset(num_samples=8, **SMALL)
     single = next(iter(DataLoader(ds, batch_size=8, num_workers=0)))
     multi = next(iter(DataLoader(ds, batch_size=4, num_workers=2)))
     assert torch.equal(single["video"][:4], multi["video"])
@@ -195,21 +195,21 @@ def _frame_shift(video: torch.Tensor, max_shift: int = 4) -> torch.Tensor:
 
 
 def test_pan_scene_format_and_determinism() -> None:
-    ds = SyntheticMotionDataset(num_samples=8, **PAN)
+    ds = SyntheticVideoDataset(num_samples=8, **PAN)
     item = ds[5]
     assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8
     assert item["video"].float().std() > 20  # textured, not flat
-    assert torch.equal(item["video"], SyntheticMotionDataset(num_samples=8, **PAN)[5]["video"])
-    assert not torch.equal(item["video"], SyntheticMotionDataset(num_samples=8, **{**PAN, "seed": 1})[5]["video"])
+    assert torch.equal(item["video"], SyntheticVideoDataset(num_samples=8, **PAN)[5]["video"])
+    assert not torch.equal(item["video"], SyntheticVideoDataset(num_samples=8, **{**PAN, "seed": 1})[5]["video"])
     assert ds.describe(5)["shapes"] == [] and ds.describe(5)["pan"]["grain"] == 2
     with pytest.raises(ValueError, match="scene"):
-        SyntheticMotionDataset(scene="orbit")
+        SyntheticVideoDataset(scene="orbit")
     with pytest.raises(ValueError, match="return_masks"):
         ds.render(0, return_masks=True)
 
 
 def test_pan_motion_matches_label() -> None:
-    ds = SyntheticMotionDataset(num_samples=16, **PAN)
+    ds = SyntheticVideoDataset(num_samples=16, **PAN)
     for i in range(len(ds)):
         info = ds.describe(i)
         shift = _frame_shift(ds[i]["video"])

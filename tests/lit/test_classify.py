@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from types import SimpleNamespace
@@ -13,17 +14,30 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from smile.data import SyntheticMotionDataset, VideoDataModule
+from smile.callbacks.ema import EMA_KEY, EMAWeights
+from smile.data import SyntheticVideoDataset, VideoDataModule
+from smile.data.mixup import ClipMixup, mix_video
 from smile.lit import ClassifierLitModule, NonFiniteLossError
-from smile.lit.classify import HEAD_MODULES, build_mixup, mix_video
+from smile.lit.classify import HEAD_MODULES
 from smile.lit.common import NonFiniteGuard
+from smile.lit.optim import WarmupCosine
 from smile.models import create_encoder
 
 FRAMES, SIZE, CLASSES, BATCH = 8, 32, 8, 16
-NO_MIXUP_FAST = {"lr": 0.16, "min_lr": 0.0, "layer_decay": 0.75}  # 1e-2 at the test's global batch 16
+FAST_LR = 0.16  # per 256 clips: 1e-2 at the test's global batch 16
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
+def adamw(lr: float = FAST_LR, **kw: Any) -> functools.partial:
+    """What Hydra builds from model.optimizer (adamw_finetune.yaml): a partial AdamW."""
+    return functools.partial(torch.optim.AdamW, **{"lr": lr, "weight_decay": 0.05, "betas": (0.9, 0.999), **kw})
+
+
+def _module(net: nn.Module, num_classes: int = CLASSES, warmup_steps: int = 10, **kw: Any) -> ClassifierLitModule:
+    """The classifier as model=classifier builds it, with the test's fast lr and no min lr."""
+    kw.setdefault("optimizer", adamw(fused=None))
+    kw.setdefault("batch_size", BATCH)
+    schedule = WarmupCosine(min_lr=0.0, warmup_steps=warmup_steps)
+    return ClassifierLitModule(net, num_classes, scheduler=schedule, **kw)
 
 
 class Clips(Dataset):
@@ -40,14 +54,14 @@ class Clips(Dataset):
 
 
 def _render(num: int, split: str, cue: bool) -> Clips:
-    """SyntheticMotionDataset clips. ``cue`` adds a per-class brightness offset.
+    """SyntheticVideoDataset clips. ``cue`` adds a per-class brightness offset.
 
     Motion alone takes this 2-block, 32-wide ViT about a thousand steps from scratch (the dataset
     hides the label from any single frame on purpose), far beyond a unit test's budget; the
     offset makes the label learnable in tens of steps, which is what a test of the training
     machinery (schedule, lr scaling, layer decay, metrics) needs.
     """
-    ds = SyntheticMotionDataset(num, num_frames=FRAMES, img_size=SIZE, split=split)
+    ds = SyntheticVideoDataset(num, num_frames=FRAMES, img_size=SIZE, split=split)
     items = [ds[i] for i in range(num)]
     video = torch.stack([it["video"] for it in items])  # uint8 [N, 3, T, H, W]
     label = torch.stack([it["label"] for it in items])
@@ -66,8 +80,8 @@ def _net(**kw: Any) -> nn.Module:
     return create_encoder("vit_tiny_patch16", num_classes=CLASSES, num_frames=FRAMES, img_size=SIZE, **kw)
 
 
-def _datamodule(data: dict[str, Clips], batch_size: int = BATCH) -> VideoDataModule:
-    return VideoDataModule(data["train"], data["val"], batch_size=batch_size, pin_memory=False, masking=None)
+def _datamodule(data: dict[str, Clips], batch_size: int = BATCH, **kw: Any) -> VideoDataModule:
+    return VideoDataModule(data["train"], data["val"], batch_size=batch_size, pin_memory=False, masking=None, **kw)
 
 
 def _trainer(max_steps: int, **kw: Any) -> L.Trainer:
@@ -101,9 +115,7 @@ class Recorder(L.Callback):
 # ----------------------------------------------------------------------------------- finetuning
 def test_finetune_learns_with_layer_decay_and_scaled_lr(data):
     L.seed_everything(0, verbose=False)  # numpy too: timm's Mixup draws from it
-    module = ClassifierLitModule(
-        _net(), CLASSES, optimizer=NO_MIXUP_FAST, scheduler={"warmup_steps": 6}, mixup=None, label_smoothing=0.0
-    )
+    module = _module(_net(), warmup_steps=6, label_smoothing=0.0)
     trainer = _trainer(60)
     trainer.fit(module, datamodule=_datamodule(data))
     [metrics] = trainer.validate(module, datamodule=_datamodule(data), verbose=False)
@@ -118,11 +130,9 @@ def test_finetune_learns_with_layer_decay_and_scaled_lr(data):
 
 def test_finetune_with_mixup_cutmix_and_smoothing_lowers_a_finite_loss(data):
     L.seed_everything(0, verbose=False)  # numpy too: timm's Mixup draws from it
-    module = ClassifierLitModule(
-        _net(), CLASSES, optimizer=NO_MIXUP_FAST, scheduler={"warmup_steps": 6}, mixup={}, label_smoothing=0.1
-    )
-    recorder = Recorder()
-    _trainer(60, callbacks=[recorder]).fit(module, datamodule=_datamodule(data))
+    module = _module(_net(), warmup_steps=6, label_smoothing=0.1)
+    recorder, mixup = Recorder(), ClipMixup(CLASSES, label_smoothing=0.1)
+    _trainer(60, callbacks=[recorder]).fit(module, datamodule=_datamodule(data, mixup=mixup))
     losses = torch.tensor(recorder.losses)
     assert len(losses) == 60 and torch.isfinite(losses).all()
     assert losses[-15:].mean() < losses[:15].mean() - 0.05  # seeds 0-5: 0.08-0.19 lower
@@ -131,7 +141,7 @@ def test_finetune_with_mixup_cutmix_and_smoothing_lowers_a_finite_loss(data):
 
 def test_cutmix_cuts_the_same_box_from_every_frame_and_channel():
     cfg = {"mixup_alpha": 0.0, "cutmix_alpha": 1.0, "cutmix_minmax": (0.3, 0.7)}  # a box that is never empty
-    mixup = build_mixup(cfg, num_classes=4, label_smoothing=0.0)
+    mixup = ClipMixup(4, label_smoothing=0.0, **cfg).mixup
     video = torch.arange(4.0).view(4, 1, 1, 1, 1).expand(4, 3, 4, 16, 16).clone()  # clip b is all b
     L.seed_everything(1, verbose=False)  # timm draws lambda and the box from numpy
     mixed, target = mix_video(mixup, video, torch.arange(4))
@@ -143,39 +153,38 @@ def test_cutmix_cuts_the_same_box_from_every_frame_and_channel():
 
 
 def test_odd_batch_skips_mixup_with_one_warning():
-    module = ClassifierLitModule(_net(), CLASSES, mixup={}, label_smoothing=0.1)
+    mixup = ClipMixup(CLASSES, label_smoothing=0.1)
     video, label = torch.randn(3, 3, FRAMES, SIZE, SIZE), torch.tensor([0, 1, 2])
     with pytest.warns(UserWarning, match="odd batch"):
-        out, target = module._mix(video.clone(), label)
+        out, target = mixup(video.clone(), label)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        module._mix(video.clone(), label)  # warned once only
+        mixup(video.clone(), label)  # warned once only
     assert torch.equal(out, video)
     assert target[0, 0] == pytest.approx(0.9 + 0.1 / CLASSES) and target[0, 1] == pytest.approx(0.1 / CLASSES)
 
 
 def test_global_batch_counts_devices_accumulation_and_repeated_samples():
-    module = ClassifierLitModule(_net(), CLASSES)
-    dm = SimpleNamespace(batch_size=4, num_sample=2)
-    module._trainer = SimpleNamespace(datamodule=dm, world_size=2, accumulate_grad_batches=3)
+    module = _module(_net(), batch_size=4, num_sample=2)
+    module._trainer = SimpleNamespace(world_size=2, accumulate_grad_batches=3)
     assert module.global_batch() == 4 * 2 * 2 * 3
     module._trainer = None
 
 
 def test_a_non_finite_loss_is_skipped_without_touching_weights_or_ema(data):
     L.seed_everything(0, verbose=False)
-    module = ClassifierLitModule(_net(), CLASSES, optimizer=NO_MIXUP_FAST, mixup=None, ema={"decay": 0.9})
+    module, ema = _module(_net()), EMAWeights(decay=0.9)
     forward, calls, snapshots = module.net.forward, [], []
 
     def poisoned(video: torch.Tensor) -> torch.Tensor:  # the second training batch gives NaN logits
         calls.append(1)
         weights = {k: v.clone() for k, v in module.net.state_dict().items()}
-        snapshots.append((weights, module.ema.module.head.weight.clone()))
+        snapshots.append((weights, ema.module.head.weight.clone()))
         out = forward(video)
         return out * float("nan") if len(calls) == 2 else out
 
     module.net.forward = poisoned
-    _trainer(3).fit(module, datamodule=_datamodule(data))
+    _trainer(3, callbacks=[ema]).fit(module, datamodule=_datamodule(data))
     assert module.nonfinite.total == 1 and module.nonfinite.in_row == 0
     (net_before, ema_before), (net_after, ema_after) = snapshots[1], snapshots[2]
     assert all(torch.equal(v, net_after[k]) for k, v in net_before.items())  # no optimizer update
@@ -197,7 +206,7 @@ def test_linear_probe_trains_only_fc_norm_and_head_and_keeps_the_encoder_in_eval
     L.seed_everything(0, verbose=False)
     net = _net(drop_path=0.1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    module = ClassifierLitModule(net, CLASSES, optimizer=NO_MIXUP_FAST, mixup=None, freeze_encoder=True)
+    module = _module(net, freeze_encoder=True)
     recorder = Recorder()
     _trainer(8, callbacks=[recorder]).fit(module, datamodule=_datamodule(data))
     head = tuple(f"{m}." for m in HEAD_MODULES)
@@ -216,27 +225,32 @@ def test_linear_probe_trains_only_fc_norm_and_head_and_keeps_the_encoder_in_eval
 # ----------------------------------------------------------------------------------- EMA
 def test_ema_is_updated_per_optimizer_step_validated_and_checkpointed(data, tmp_path):
     L.seed_everything(0, verbose=False)
-    module = ClassifierLitModule(_net(), CLASSES, optimizer=NO_MIXUP_FAST, mixup=None, ema={"decay": 0.9})
+    module, callback = _module(_net()), EMAWeights(decay=0.9)
     updates = []
-    update = module.ema.update
-    module.ema.update = lambda net, step=None: (updates.append(step), update(net, step))
-    trainer = _trainer(6, accumulate_grad_batches=2, limit_val_batches=2)
+    trainer = _trainer(6, accumulate_grad_batches=2, limit_val_batches=2, callbacks=[callback])
+    callback.setup(trainer, module, "fit")
+    update = callback.ema.update
+    callback.ema.update = lambda net, step=None: (updates.append(step), update(net, step))
     trainer.fit(module, datamodule=_datamodule(data))
     assert len(updates) == trainer.global_step == 6  # 12 batches, one update per optimizer step
     [metrics] = trainer.validate(module, datamodule=_datamodule(data), verbose=False)
     assert {"val_ema/acc1", "val_ema/acc5", "val_ema/loss", "val/acc1"} <= set(metrics)
-    live, ema = module.net.state_dict(), module.ema.module.state_dict()
+    live, ema = module.net.state_dict(), callback.module.state_dict()
     assert not torch.equal(live["head.weight"], ema["head.weight"])
     assert not torch.equal(live["blocks.0.attn.qkv.weight"], ema["blocks.0.attn.qkv.weight"])
 
     path = tmp_path / "ema.ckpt"
     trainer.save_checkpoint(path)
-    assert all(k.startswith("net.") for k in torch.load(path, weights_only=False)["state_dict"])
-    restored = ClassifierLitModule.load_from_checkpoint(path, net=_net(), weights_only=False)
-    for key, value in restored.ema.module.state_dict().items():
+    saved = torch.load(path, weights_only=False)
+    assert all(k.startswith("net.") for k in saved["state_dict"])
+    restored = EMAWeights(decay=0.9)
+    restored.on_load_checkpoint(trainer, _module(_net()), saved)
+    for key, value in restored.module.state_dict().items():
         assert torch.equal(value, ema[key]), key
-    for key, value in restored.net.state_dict().items():
-        assert torch.equal(value, live[key]), key
+    for key, value in saved[EMA_KEY].items():
+        assert torch.equal(value, ema[key]), key
+    for key, value in saved["state_dict"].items():
+        assert torch.equal(value, live[key.removeprefix("net.")]), key
 
 
 class SaveAt(L.Callback):
@@ -252,15 +266,15 @@ class SaveAt(L.Callback):
 
 
 def test_resume_from_a_mid_run_checkpoint_reproduces_weights_and_ema(data, tmp_path):
-    def run(**fit: Any) -> ClassifierLitModule:
+    def run(**fit: Any) -> tuple[ClassifierLitModule, EMAWeights]:
         L.seed_everything(0, verbose=False)
-        module = ClassifierLitModule(_net(), CLASSES, optimizer=NO_MIXUP_FAST, mixup=None, ema={"decay": 0.9})
-        _trainer(8, callbacks=[SaveAt(4, str(tmp_path / "mid.ckpt"))]).fit(module, datamodule=_datamodule(data), **fit)
-        return module
+        module, ema = _module(_net()), EMAWeights(decay=0.9)
+        callbacks = [ema, SaveAt(4, str(tmp_path / "mid.ckpt"))]
+        _trainer(8, callbacks=callbacks).fit(module, datamodule=_datamodule(data), **fit)
+        return module, ema
 
-    whole = run()
-    resumed = run(ckpt_path=tmp_path / "mid.ckpt")
-    for ref, new in ((whole.net, resumed.net), (whole.ema.module, resumed.ema.module)):
+    (whole, whole_ema), (resumed, resumed_ema) = run(), run(ckpt_path=tmp_path / "mid.ckpt")
+    for ref, new in ((whole.net, resumed.net), (whole_ema.module, resumed_ema.module)):
         for key, value in ref.state_dict().items():
             assert torch.equal(value, new.state_dict()[key]), key
 
@@ -311,7 +325,7 @@ def test_multi_view_test_averages_softmax_not_votes():
     assert [round(p, 3) for p in expected[0]] == [0.333, 0.617, 0.050]
     assert [round(p, 3) for p in expected[1]] == [0.470, 0.144, 0.386]
     votes = [torch.mode(v.argmax(-1)).values.item() for v in VIEW_LOGITS]
-    module = ClassifierLitModule(ViewTable(), num_classes=3)
+    module = _module(ViewTable(), num_classes=3)
     loader = DataLoader(MultiViewItems(), batch_size=2)
     trainer = _trainer(1)
     [metrics] = trainer.test(module, dataloaders=loader, verbose=False)
@@ -331,7 +345,7 @@ def test_multi_view_test_averages_softmax_not_votes():
 
 def test_top5_is_not_merged_with_top1_when_the_first_batch_agrees():
     """torchmetrics' compute groups once made acc5 report acc1 (first batch: equal counts)."""
-    from smile.lit.classify import accuracy_metrics
+    from smile.metrics import accuracy_metrics
 
     for average in ("micro", "macro"):
         metrics = accuracy_metrics(6, average=average)

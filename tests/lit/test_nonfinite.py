@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,14 +16,12 @@ from torch.utils.data import Dataset
 from smile.data import VideoDataModule
 from smile.lit import ClassifierLitModule, NonFiniteLossError
 from smile.lit.common import NonFiniteGuard
+from smile.lit.optim import WarmupCosine
 from smile.models import create_encoder
 from smile.teachers import PixelTarget
 from smile.train import setup
 
 FRAMES, SIZE, CLASSES, BATCH = 4, 32, 4, 4
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def _snapshot(module: nn.Module, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -147,8 +146,9 @@ class Watch(L.Callback):
 def _fit(fused: bool, bad_calls: set[int], steps: int, **guard: int) -> tuple[ClassifierLitModule, Watch]:
     L.seed_everything(0, verbose=False)
     net = create_encoder("vit_tiny_patch16", num_classes=CLASSES, num_frames=FRAMES, img_size=SIZE, drop_path=0.0)
-    optimizer = {"lr": 0.05, "fused": fused}
-    module = ClassifierLitModule(net, CLASSES, optimizer=optimizer, scheduler={"warmup_steps": 0}, mixup=None, **guard)
+    optimizer = functools.partial(torch.optim.AdamW, lr=0.05, weight_decay=0.05, betas=(0.9, 0.999), fused=fused)
+    schedule = WarmupCosine(min_lr=1e-6, warmup_steps=0)
+    module = ClassifierLitModule(net, CLASSES, optimizer, schedule, batch_size=BATCH, **guard)
     forward, calls = net.forward, [0]
 
     def poisoned(video: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 
 from smile.masking import (
     TrajectoryMasking,
-    check_mask,
+    check_mask_counts,
     object_tokens,
     token_labels,
     trajectory_mask,
@@ -115,7 +115,7 @@ def test_mode_tube_masks_objects_and_follows_tube_in_picked_slot() -> None:
     boxes = _moderate_boxes()
     objects = object_tokens(boxes, GRID, 16)
     mask = trajectory_mask(boxes, GRID, 16, 0.8, mode="tube", generator=_gen(1), picked_slots=[3])
-    check_mask(mask, 1248)
+    check_mask_counts(mask, 1248)
     tube = tube_mask(16, GRID, 0.8, _gen(1))  # the same first draw as inside trajectory_mask
     labels = token_labels(objects, torch.arange(8)[None].eq(3).expand(16, 8), GRID)
     assert mask[labels == 1].all()
@@ -126,7 +126,7 @@ def test_mode_tube_masks_objects_and_follows_tube_in_picked_slot() -> None:
 def test_mode_picked_frame_visible() -> None:
     boxes = _moderate_boxes()
     mask = trajectory_mask(boxes, GRID, 16, 0.8, mode="tube+picked_frame_visible", generator=_gen(2))
-    check_mask(mask, 1248)
+    check_mask_counts(mask, 1248)
     objects = object_tokens(boxes, GRID, 16).reshape(16, 8, 196)
     visible_obj = (objects & ~mask.reshape(16, 8, 196)).sum(-1)  # [B, t]
     # exactly one slot per clip has all its object tokens visible; the others none
@@ -138,7 +138,7 @@ def test_mode_picked_frame_visible() -> None:
 def test_mode_traj_mask_keeps_exact_fraction(keep: float) -> None:
     boxes = _moderate_boxes(seed=3)
     mask = trajectory_mask(boxes, GRID, 16, 0.8, traj_unmask_ratio=keep, generator=_gen(4))
-    check_mask(mask, 1248)
+    check_mask_counts(mask, 1248)
     objects = object_tokens(boxes, GRID, 16)
     n_obj = objects.sum(-1)
     expected = [int(keep * n) for n in n_obj.tolist()]
@@ -176,7 +176,7 @@ def test_exact_counts_over_many_random_cases() -> None:
             boxes = boxes.long()
         mask = trajectory_mask(boxes, (t, h, w), 16, ratio, (case % 10) / 10, mode, gen, picked, case % 2)
         assert mask.shape == (12, t * h * w) and mask.dtype == torch.bool
-        check_mask(mask, t * int(ratio * h * w))
+        check_mask_counts(mask, t * int(ratio * h * w))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -187,7 +187,7 @@ def test_degenerate_boxes(mode: str) -> None:
     mask = trajectory_mask(off, GRID, 16, 0.8, mode=mode, generator=_gen(5))
     assert torch.equal(mask, tube)  # no objects: exactly the tube mask
     mask = trajectory_mask(full, GRID, 16, 0.8, mode=mode, generator=_gen(5))
-    check_mask(mask, 1248)
+    check_mask_counts(mask, 1248)
     empty = torch.zeros(4, 0, 16, 4)  # K = 0
     assert torch.equal(trajectory_mask(empty, GRID, 16, 0.8, mode=mode, generator=_gen(5)), tube)
 
@@ -322,7 +322,7 @@ def test_statistics_match_reference() -> None:
         ("tube+traj_mask", 0.2),
     ]:
         mask = trajectory_mask(boxes, GRID, 16, 0.8, keep, mode, _gen(1))
-        check_mask(mask, 1248)
+        check_mask_counts(mask, 1248)
         stats[mode, keep] = _visible_stats(mask, objects)
     assert 45 <= stats["tube+traj_mask", 0.1][0] <= 75, stats  # reference ≈ 60
     assert 100 <= stats["tube+traj_mask", 0.2][0] <= 140, stats  # reference ≈ 121
@@ -339,7 +339,7 @@ def test_generator_batch_permute_rows_are_a_permutation() -> None:
     assert gen.masks_per_clip == 2 and gen.second_view == "batch_permute"
     masks = gen(16, GRID, _gen(5), boxes=_moderate_boxes())
     assert masks.shape == (16, 2, 1568)
-    check_mask(masks, gen.num_masked(GRID))
+    check_mask_counts(masks, gen.num_masked(GRID))
     rows0 = sorted(tuple(r.tolist()) for r in masks[:, 0])
     rows1 = sorted(tuple(r.tolist()) for r in masks[:, 1])
     assert rows0 == rows1 and not torch.equal(masks[:, 0], masks[:, 1])
@@ -350,7 +350,7 @@ def test_generator_independent_views_use_own_boxes() -> None:
     boxes = _static([[(0, 0, 96, 224)], [(112, 0, 223, 224)]], 16)
     gen = TrajectoryMasking(0.8, 0.1, masks_per_clip=3, second_view="independent")
     masks = gen(2, GRID, _gen(6), boxes=boxes)  # [2, 3, N]
-    check_mask(masks, 1248)
+    check_mask_counts(masks, 1248)
     left, right = _columns(GRID, range(7)), _columns(GRID, range(7, 14))
     for v in range(3):
         assert (~masks[0, v] & left).sum() == int(0.1 * 784)  # only the kept fraction visible
@@ -361,7 +361,7 @@ def test_generator_independent_views_use_own_boxes() -> None:
 @pytest.mark.parametrize("second_view", ["batch_permute", "independent"])
 def test_generator_without_boxes_falls_back_to_tube(second_view: str) -> None:
     masks = TrajectoryMasking(0.75, second_view=second_view)(6, GRID, _gen(2))
-    check_mask(masks, 1176)
+    check_mask_counts(masks, 1176)
     slots = masks.reshape(6, 2, 8, 196)
     assert torch.equal(slots, slots[:, :, :1].expand_as(slots))  # plain tubes
 
@@ -388,6 +388,7 @@ def test_generator_validation_and_repr() -> None:
     assert "traj_unmask_ratio=0.1" in text and "masks_per_clip=2" in text and "tube+traj_mask" in text
 
 
+@pytest.mark.slow  # a timing report, no assertion: not in the default suite (`make test-all` prints it)
 def test_speed_report(capsys: pytest.CaptureFixture[str]) -> None:
     """Reports (does not assert) ms per clip at B=64, 8x14x14 on one CPU thread (reference: 0.3-0.4).
 
@@ -420,7 +421,7 @@ def test_cuda_matches_cpu_with_cpu_generator() -> None:
         gpu = trajectory_mask(boxes.cuda(), GRID, 16, 0.8, mode=mode, generator=_gen(3))
         assert gpu.is_cuda and torch.equal(gpu.cpu(), cpu)
         dev_gen = torch.Generator(device="cuda").manual_seed(3)
-        check_mask(trajectory_mask(boxes.cuda(), GRID, 16, 0.8, mode=mode, generator=dev_gen), 1248)
+        check_mask_counts(trajectory_mask(boxes.cuda(), GRID, 16, 0.8, mode=mode, generator=dev_gen), 1248)
     masks = TrajectoryMasking(second_view="independent")(8, GRID, _gen(1), device="cuda", boxes=boxes)
     assert masks.is_cuda
-    check_mask(masks, 1248)
+    check_mask_counts(masks, 1248)

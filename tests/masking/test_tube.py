@@ -8,7 +8,7 @@ import torch
 from smile.masking import (
     RandomMasking,
     TubeMasking,
-    check_mask,
+    check_mask_counts,
     gather_tokens,
     masked_count,
     random_mask,
@@ -30,7 +30,7 @@ def test_tube_mask_exact_counts(ratio: float, per_slot: int, total: int) -> None
     assert mask.shape == (16, 1568) and mask.dtype == torch.bool
     assert mask.sum(-1).tolist() == [total] * 16
     assert TubeMasking(ratio).num_masked(GRID) == total
-    check_mask(mask, total)
+    check_mask_counts(mask, total)
 
 
 def test_tube_mask_same_positions_in_every_slot() -> None:
@@ -88,7 +88,7 @@ def test_bad_grid_and_batch_raise() -> None:
 def test_views_batch_permute_rows_are_a_permutation() -> None:
     masks = TubeMasking(0.8, masks_per_clip=2, second_view="batch_permute")(16, GRID, _gen(5))
     assert masks.shape == (16, 2, 1568)
-    check_mask(masks, 1248)
+    check_mask_counts(masks, 1248)
     view0, view1 = masks[:, 0], masks[:, 1]
     rows0 = sorted(tuple(r.tolist()) for r in view0)
     rows1 = sorted(tuple(r.tolist()) for r in view1)
@@ -148,7 +148,7 @@ def test_topk_mask_random_within_tier() -> None:
         topk_mask(torch.zeros(2, 10), 11)
 
 
-def test_gather_tokens_and_check_mask() -> None:
+def test_gather_tokens_and_check_mask_counts() -> None:
     x = torch.arange(2 * 6).reshape(2, 6, 1).float()  # [B, N, D]
     mask = torch.tensor([[True, False, True, False, False, True], [False, True, True, False, True, False]])
     out = gather_tokens(x, mask)
@@ -160,7 +160,7 @@ def test_gather_tokens_and_check_mask() -> None:
     with pytest.raises(ValueError, match="same number"):
         gather_tokens(x, bad)
     with pytest.raises(ValueError, match="exactly 3"):
-        check_mask(bad, 3)
+        check_mask_counts(bad, 3)
 
 
 @pytest.mark.gpu
@@ -170,3 +170,15 @@ def test_cpu_generator_cuda_device_matches_cpu() -> None:
     gpu = tube_mask(4, GRID, 0.8, _gen(11), device="cuda")
     assert gpu.is_cuda and torch.equal(gpu.cpu(), cpu)
     assert tube_mask(4, GRID, 0.8, device="cuda").sum(-1).eq(1248).all()
+
+
+def test_every_generator_is_a_mask_generator_and_the_base_is_abstract() -> None:
+    from smile.masking import MaskGenerator, TrajectoryMasking
+
+    for gen in (TubeMasking(0.75), RandomMasking(0.75), TrajectoryMasking(0.75)):
+        assert isinstance(gen, MaskGenerator)
+        masks = gen(3, (2, 4, 4), generator=torch.Generator().manual_seed(0))  # no boxes: plain counts
+        assert masks.shape == (3, gen.masks_per_clip, 32) and masks.dtype == torch.bool
+        check_mask_counts(masks, gen.num_masked((2, 4, 4)))
+    with pytest.raises(TypeError, match="abstract"):
+        MaskGenerator(0.5)  # type: ignore[abstract]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from smile.motion import (
     NO_OBJECT,
+    Motion,
     ObjectBank,
     SyntheticMotion,
     apply_background,
@@ -21,7 +22,7 @@ from smile.motion import (
     placement_theta,
     sample_trajectories,
 )
-from smile.motion.composite import _affine_grid
+from smile.motion.warp import premultiply, region_grid
 
 
 def one(box, angle=0.0, t=1):
@@ -52,13 +53,16 @@ def test_opaque_square_fills_exactly_its_box():
         assert torch.allclose(out[:, ~edge], torch.zeros(()), atol=1e-6)
 
 
-def test_affine_grid_matches_torch():
+def test_region_grid_over_the_whole_frame_matches_torch_affine_grid():
     gen = torch.Generator().manual_seed(0)
     x1y1 = torch.rand(5, 2, generator=gen) * 40 - 10
     boxes = torch.cat([x1y1, x1y1 + 4 + torch.rand(5, 2, generator=gen) * 30], -1)
     theta = placement_theta(boxes, torch.randn(5, generator=gen) * 40, (24, 40))
-    ref = F.affine_grid(theta, [5, 1, 24, 40], align_corners=False)
-    assert torch.allclose(_affine_grid(theta, (24, 40)), ref, atol=1e-5)
+    ref = F.affine_grid(theta, [5, 1, 24, 40], align_corners=False)  # [5, 24, 40, 2]
+    origin = torch.zeros(5, 2, dtype=torch.long)  # canvas = the frame, from its top-left pixel
+    assert torch.allclose(region_grid(theta, origin, (24, 40), (24, 40)), ref, atol=1e-5)
+    shifted = region_grid(theta, origin + torch.tensor([3, 7]), (10, 12), (24, 40))  # a 10x12 window at (3, 7)
+    assert torch.allclose(shifted, ref[:, 3:13, 7:19], atol=1e-5)
 
 
 def test_quarter_turn_swaps_extent():
@@ -222,6 +226,20 @@ def test_unknown_background_names_the_option(bank):
         SyntheticMotion(bank, background="image")
 
 
+def test_synthetic_motion_is_the_motion_protocol_and_sample_then_apply_equals_call(bank):
+    motion = SyntheticMotion(bank)
+    assert isinstance(motion, Motion) and not isinstance(object(), Motion)
+    video = torch.rand(3, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
+    params = motion.sample(3, 4, (32, 32), generator=torch.Generator().manual_seed(2))
+    assert params.boxes.shape == (3, 2, 4, 4) and params.sprite_ids.shape == (3, 2) and params.present.all()
+    assert torch.equal(params.select(slice(1, None, 2)).boxes, params.boxes[1::2])
+    gen = torch.Generator().manual_seed(2)
+    out, boxes = motion(video, generator=gen)
+    assert torch.equal(boxes, params.boxes)  # the call is sample + apply from one stream
+    again = motion.apply(video, params, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(out, again) and not torch.equal(out, video)
+
+
 def test_cpu_generator_passthrough():
     g = torch.Generator().manual_seed(0)
     assert cpu_generator(g) is g and cpu_generator(None) is None
@@ -282,11 +300,9 @@ def _full_frame_reference(video, sprites, boxes, angles):
     """Straightforward full-frame warp + blend of every object (largest first), for comparison."""
     import torch.nn.functional as F
 
-    from smile.motion.composite import _premultiply, placement_theta
-
     b, _, t, h, w = video.shape
     out = video.clone()
-    spr = _premultiply(sprites)
+    spr = premultiply(sprites)
     order = torch.argsort(
         (boxes[..., 2:] - boxes[..., :2]).clamp_min(0).prod(-1).mean(-1), dim=1, descending=True, stable=True
     )

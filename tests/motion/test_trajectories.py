@@ -7,11 +7,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from smile.motion.keyframes import random_walk
 from smile.motion.trajectories import (
     TrajectoryConfig,
     _gaussian_centres,
     _unit_paths,
-    _walk,
     gaussian_smoothing_matrix,
     interpolate_key_frames,
     sample_key_frames,
@@ -192,13 +192,13 @@ def test_rotation_walk():
 def test_walk_steps_bounded_by_velocity_times_gap():
     rng = np.random.default_rng(0)
     keys = sample_key_frames(rng, 5000, 16, (0.5, 0.3, 0.2))
-    values = _walk(rng, keys, np.zeros((5000, 2)), np.full((5000, 1), 6.0))  # [n, M, 2]
+    values = random_walk(rng, keys, np.zeros((5000, 2)), np.full((5000, 1), 6.0))  # [n, M, 2]
     gap = np.diff(keys, axis=1)[..., None]
     step = np.abs(np.diff(values, axis=1))
     assert (step <= 6.0 * gap + 1e-9).all() and (step[gap[..., 0] > 0] > 0).all()
     assert (step.max(axis=(0, 2)) > 0.9 * 6.0 * gap.max(axis=(0, 2))).all()  # the full range is used
     low, high = np.full((5000, 2), -5.0), np.full((5000, 2), 5.0)
-    clipped = _walk(rng, keys, np.zeros((5000, 2)), np.full((5000, 1), 6.0), (low, high))
+    clipped = random_walk(rng, keys, np.zeros((5000, 2)), np.full((5000, 1), 6.0), (low, high))
     assert clipped.min() == -5.0 and clipped.max() == 5.0
 
 

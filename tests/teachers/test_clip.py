@@ -24,7 +24,6 @@ from smile.teachers import (
     CLIPArch,
     CLIPTeacher,
     build_clip_visual,
-    build_teacher,
     load_clip_visual_state_dict,
 )
 
@@ -195,7 +194,7 @@ def test_missing_file_says_how_to_get_it(tmp_path):
     assert str(path) in msg and "model.teacher.path" in msg
     assert "huggingface.co/fmthoker/SMILE" in msg and 'clip.load("ViT-B/16")' in msg
     with pytest.raises(FileNotFoundError, match="model.teacher.path"):
-        build_teacher("clip_b16", None)
+        CLIPTeacher.from_file(None)
 
 
 def test_non_weight_file_refused(tmp_path):

@@ -1,4 +1,4 @@
-"""DINO teacher, random teacher, FeatureTarget and the factories (tiny models, offline)."""
+"""DINO teacher, random teacher and FeatureTarget (tiny models, offline)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ from torch import nn
 from smile.teachers import (
     DINOTeacher,
     FeatureTarget,
-    PixelTarget,
     RandomTeacher,
-    build_target,
-    build_teacher,
     clip_channel_standardize,
 )
 
@@ -75,7 +72,7 @@ def test_dino_training_checkpoint_layout(dino, tmp_path):
     torch.save({"teacher": sd}, ckpt)
     video = _video()
     a = DINOTeacher.from_file(path, **TINY_DINO)(video)
-    b = build_teacher("dino_s16", str(ckpt), **TINY_DINO)(video)
+    b = DINOTeacher.from_file(str(ckpt), **TINY_DINO)(video)
     assert torch.equal(a, b)
 
 
@@ -171,17 +168,10 @@ def test_no_gradient_reaches_the_teacher():
     assert all(p.grad is None and not p.requires_grad for p in target.teacher.parameters())
 
 
-def test_factories(dino):
-    assert isinstance(build_teacher("random", dim=16), RandomTeacher)
-    assert isinstance(build_teacher("dino_s16", str(dino[1]), **TINY_DINO), DINOTeacher)
-    target = build_target("random", norm="token_layernorm", dim=16)
-    assert isinstance(target, FeatureTarget) and target.norm == "token_layernorm" and target.dim == 16
-    assert isinstance(build_target("pixel", patch_size=16, tubelet_size=2), PixelTarget)
-    with pytest.raises(ValueError, match="unknown teacher kind"):
-        build_teacher("siglip")
-    with pytest.raises(ValueError, match="no weights"):
-        build_teacher("random", "x.pt")
+def test_feature_target_attributes_and_refusals():
+    target = FeatureTarget(RandomTeacher(dim=16), norm="token_layernorm")
+    assert target.norm == "token_layernorm" and target.dim == 16 and target.patch_size == 16
     with pytest.raises(FileNotFoundError, match="model.teacher.path"):
-        build_teacher("dino_b16")
+        DINOTeacher.from_file(None, arch="vit_base_patch16_224")
     with pytest.raises(ValueError, match="normalisation"):
         FeatureTarget(RandomTeacher(), norm="l2")

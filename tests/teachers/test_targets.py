@@ -132,3 +132,13 @@ def test_pixel_target_module() -> None:
     out = small(video)
     assert not out.requires_grad
     assert torch.equal(out, pixel_targets(video.detach(), 2, 2, MEAN, STD, normalize=False))
+
+
+def test_pixel_targets_use_the_smile_video_layout_and_constants() -> None:
+    from smile import video
+
+    clip = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(0))  # [B, 3, T, S, S] in [0, 1]
+    cubes = pixel_targets(clip, 8, 2, mean=(0.0,) * 3, std=(1.0,) * 3, normalize=False)
+    assert torch.equal(cubes, video.patchify(clip, 8, 2))
+    assert torch.equal(video.unpatchify(cubes, (2, 2, 2), 8, 2), clip)
+    assert IMAGENET_MEAN is video.IMAGENET_MEAN and IMAGENET_STD is video.IMAGENET_STD

@@ -1,16 +1,21 @@
-"""Lightning callbacks: progress bar, throughput, grad norm, RNG state, run summary, media, end-of-run probe."""
+"""Lightning callbacks: progress bar, throughput, grad norm, RNG state, run summary, media, EMA, end-of-run probe.
+
+Pictures: ``media_logger`` (the MediaLogger callback) draws with ``render`` (pure rendering, also used by smile-vis).
+"""
 
 from smile.callbacks.checkpoint import PeriodicCheckpoint
+from smile.callbacks.ema import EMAWeights
 from smile.callbacks.gradnorm import GradNorm
+from smile.callbacks.media_logger import MediaLogger
 from smile.callbacks.probe import LinearProbeReport
 from smile.callbacks.progress import ProgressBar
 from smile.callbacks.rng import RNGStateCheckpoint
 from smile.callbacks.summary import LossSummary
 from smile.callbacks.throughput import ClipsPerSecond
-from smile.callbacks.visualisation import MediaLogger
 
 __all__ = [
     "ClipsPerSecond",
+    "EMAWeights",
     "GradNorm",
     "LinearProbeReport",
     "LossSummary",

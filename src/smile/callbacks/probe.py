@@ -13,8 +13,9 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from smile.data.datamodule import normalize_video
 from smile.lit.probe import extract_features, linear_probe
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ class LinearProbeReport(L.Callback):
         out: dict[str, Any] = {
             "num_classes": self.num_classes,
             "chance_acc1": 1.0 / self.num_classes,
-            "train_clips": len(self.train_dataset),
-            "val_clips": len(self.val_dataset),
+            "train_clips": len(cast(Sized, self.train_dataset)),  # map-style datasets have a length
+            "val_clips": len(cast(Sized, self.val_dataset)),
             "encoders": {},
         }
         train_clips, val_clips = self._clips(self.train_dataset), self._clips(self.val_dataset)  # rendered once
@@ -139,7 +140,7 @@ class LinearProbeReport(L.Callback):
 
 def _encoder(pl_module: L.LightningModule) -> nn.Module:
     """The encoder of a pretraining module (``net.encoder``) or a classifier (``net``)."""
-    net = pl_module.net
+    net = cast(nn.Module, pl_module.net)  # a registered submodule
     return getattr(getattr(net, "_orig_mod", net), "encoder", net)
 
 

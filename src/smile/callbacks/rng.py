@@ -15,7 +15,7 @@ def _numpy_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "name": name,
-        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
         "pos": int(pos),
         "has_gauss": int(has_gauss),
         "gauss": float(gauss),

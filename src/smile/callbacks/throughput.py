@@ -37,7 +37,7 @@ class ClipsPerSecond(L.Callback):
     ) -> None:
         self._clips += int(batch["video"].shape[0])
         self._batches += 1
-        every = self.every_n_steps or max(1, int(trainer.log_every_n_steps))
+        every = self.every_n_steps or max(1, int(trainer.log_every_n_steps))  # type: ignore[attr-defined]
         now = time.perf_counter()
         if self._start is None or self._batches < every or now <= self._start:
             return

@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from smile.callbacks.media import frame_strip, render_panels, side_by_side, write_animation, write_png
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.callbacks.render import frame_strip, render_panels, side_by_side, write_animation, write_png
+from smile.models import MaskedAutoencoder
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["build_parser", "find_config", "load_student", "main", "visualise"]
 
@@ -64,12 +66,12 @@ def find_config(ckpt: Path, config: Path | None = None) -> Path:
 
 def load_student(ckpt: Path, cfg: DictConfig) -> torch.nn.Module:
     """The ``PretrainLitModule`` of ``cfg`` with the weights of ``ckpt`` (strict), in eval mode."""
+    from smile.build import build_pretrain_module
     from smile.models import load_student_weights, read_state_dict
-    from smile.train import build_pretrain_module
 
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-    if cfg.model.get("kind", "pretrain") == "classify":
+    if cfg.model.kind == "classify":
         raise ValueError(f"{ckpt}: a classifier run (model.kind=classify); smile-vis shows pretraining students")
     module = build_pretrain_module(cfg)
     sd = read_state_dict(ckpt)
@@ -86,7 +88,10 @@ def _run_config(args: argparse.Namespace) -> DictConfig:
     """The run's config with the geometry asked for on the command line (sinusoid positions adapt)."""
     if not args.ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {args.ckpt}")
-    cfg = OmegaConf.load(find_config(args.ckpt, args.config))
+    path = find_config(args.ckpt, args.config)
+    cfg = OmegaConf.load(path)
+    if not isinstance(cfg, DictConfig):
+        raise ValueError(f"{path}: not a run config (expected a mapping, got a list)")
     with open_dict(cfg):
         cfg.model.init_from = None  # the weights come from CKPT
         cfg.video.num_frames = args.frames or cfg.video.num_frames
@@ -113,12 +118,13 @@ def overlay_and_mask(
     clip: torch.Tensor, objects: int, ratio: float, seed: int, patch_size: int, tubelet_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(clip with objects in [0, 1] [1, 3, T, S, S], mask bool [1, N])``, both determined by ``seed``."""
-    from smile.masking import TrajectoryMasking, TubeMasking
+    from smile.masking import MaskGenerator, TrajectoryMasking, TubeMasking
     from smile.motion import ObjectBank, SyntheticMotion
 
     gen = torch.Generator().manual_seed(seed)
     video = clip.float() / 255.0
     boxes = None
+    masking: MaskGenerator
     if objects > 0:
         motion = SyntheticMotion(ObjectBank.procedural(num_objects=64, size=64, seed=seed), {"num_objects": objects})
         video, boxes = motion(video, generator=gen)
@@ -137,13 +143,14 @@ def visualise(args: argparse.Namespace) -> dict[str, Path]:
 
     cfg = _run_config(args)
     module = load_student(args.ckpt, cfg).to(args.device)
-    clip = read_video(args.video, cfg.video.num_frames, cfg.video.img_size, cfg.video.get("sampling_rate", 4))
-    ratio = args.mask_ratio or (cfg.data.get("masking") or {}).get("ratio") or 0.9
-    embed = module.net.encoder.patch_embed
+    clip = read_video(args.video, cfg.video.num_frames, cfg.video.img_size, cfg.video.sampling_rate)
+    ratio = args.mask_ratio or cfg.data.masking.ratio
+    net, target = cast(MaskedAutoencoder, module.net), cast(torch.nn.Module, module.target)
+    embed = net.encoder.patch_embed
     video01, mask = overlay_and_mask(clip, args.objects, ratio, args.seed, embed.patch_size, embed.tubelet_size)
-    mean, std = tuple(cfg.data.get("mean") or IMAGENET_MEAN), tuple(cfg.data.get("std") or IMAGENET_STD)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD  # what VideoDataModule normalises with
     video = normalize_video(video01, mean, std).to(args.device)
-    panels = render_panels(module.net, module.target, video, mask.to(args.device), mean, std, original=clip)
+    panels = render_panels(net, target, video, mask.to(args.device), mean, std, original=clip)
     clips = [p[0] for p in panels.values()]  # [3, T, S, S] each
     stem = args.video.stem
     out = {"strip": write_png(args.out / f"{stem}_strip.png", frame_strip(clips))}

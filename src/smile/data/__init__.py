@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "VideoDataModule": "smile.data.datamodule",
     "normalize_video": "smile.data.datamodule",
-    "SyntheticMotionDataset": "smile.data.datasets.synthetic",
+    "SyntheticVideoDataset": "smile.data.datasets.synthetic",
     "VideoListDataset": "smile.data.datasets.list",
     "VideoDecodeError": "smile.data.decoding",
     "VideoInfo": "smile.data.decoding",

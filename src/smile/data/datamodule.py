@@ -7,19 +7,20 @@ batched — normalisation, masking (and, for SMILE, the synthetic object motion)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence, Sized
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from smile.data.mixup import ClipMixup
 from smile.data.sampler import ResumableSampler
 from smile.data.subsets import LowShotSubset
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
-
-MaskFn = Callable[..., torch.Tensor]
+from smile.masking import MaskGenerator
+from smile.motion import Motion
+from smile.video import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
@@ -35,12 +36,11 @@ def step_generator(seed: int, rank: int, step: int, device: torch.device) -> tor
 
 
 def normalize_video(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``[B, 3, T, H, W]`` uint8 (0..255) or float (0..1) -> float32 normalised with per-channel mean/std."""
-    shape = (1, 3, 1, 1, 1)
-    scale = 255.0 if video.dtype == torch.uint8 else 1.0
-    m = torch.tensor(mean, device=video.device, dtype=torch.float32).view(shape) * scale
-    s = torch.tensor(std, device=video.device, dtype=torch.float32).view(shape) * scale
-    return (video.float() - m) / s  # [B, 3, T, H, W]
+    """``[B, 3, T, H, W]`` uint8 (0..255) or float (0..1) -> float32 normalised (:func:`smile.video.normalize`).
+
+    Kept as the data module's name for it: ``callbacks/probe.py``, ``smile-vis`` and ``smile-bench`` call it.
+    """
+    return normalize(video, mean, std)  # [B, 3, T, H, W]
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -54,11 +54,14 @@ class VideoDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes per device.
         pin_memory: Pin host memory for faster, asynchronous host->device copies.
         persistent_workers: Keep workers alive across epochs (only with ``num_workers > 0``).
-        masking: Callable ``(batch_size, grid, generator=, device=, boxes=, patch_size=) -> bool [B, V, N]``;
+        masking: A :class:`~smile.masking.MaskGenerator`: ``masking(batch_size, grid, generator=, device=,
+            boxes=, patch_size=) -> bool [B, V, N]`` (True = masked), ``V = masking.masks_per_clip``;
             None for classification data.
-        motion: Synthetic object motion (SMILE): ``motion(video [B,3,T,H,W] in [0, 1], generator=)
-            -> (video, boxes [B, K, T, 4])``, applied on the device before normalisation; the
-            boxes feed trajectory-aware masking. None = no objects (VideoMAE, SMILE stage 2).
+        motion: The batched on-device object overlay (SMILE), a :class:`~smile.motion.Motion`: per step
+            ``motion.sample`` draws the global batch's parameters on the CPU (same on every rank) and
+            ``motion.apply`` pastes this rank's objects into its float clips in [0, 1] on the device,
+            before normalisation; the parameters' boxes ``[B, K, T, 4]`` feed trajectory-aware
+            masking. None = no objects (VideoMAE, SMILE stage 2).
         patch_size: Spatial patch size of the model, to derive the token grid.
         tubelet_size: Temporal patch size of the model.
         mean: Per-channel normalisation mean in [0, 1] (ImageNet by default, as the reference).
@@ -69,13 +72,15 @@ class VideoDataModule(L.LightningDataModule):
             classifier configs read it.
         collate_fn: Training collate (e.g. ``collate_repeated`` for repeated augmentation).
         eval_batch_size: Batch size of validation / test loaders (default: ``batch_size``).
-        source: Where the dataset lives (root, annotations, fold), kept for logging; dataset
-            configs interpolate it.
+        source: Where the dataset lives (root, annotations, fold): the ``data.source.*`` keys the
+            dataset nodes interpolate. Accepted so that the config node can hold it; not kept.
         train_subset: Low-shot training: ``{per_class | num_videos, seed}`` for
             :class:`~smile.data.subsets.LowShotSubset` (class-balanced, seeded).
         keep_original: With motion, keep the first this many clips as they were before the objects
             were pasted, as ``batch["video_original"]`` (uint8 ``[k, 3, T, H, W]``, a view of the
             transferred batch: no copy). 0 = not kept; the media callback raises it for its pictures.
+        mixup: Mixup/CutMix for finetuning (``data.mixup``), applied to training batches on the
+            device after normalisation; the batch then carries ``soft_target`` ``[B, K]``.
     """
 
     def __init__(
@@ -87,8 +92,9 @@ class VideoDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = True,
         persistent_workers: bool = True,
-        masking: MaskFn | None = None,
-        motion: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
+        masking: MaskGenerator | None = None,
+        motion: Motion | None = None,
+        mixup: ClipMixup | None = None,
         patch_size: int = 16,
         tubelet_size: int = 2,
         mean: Sequence[float] = IMAGENET_MEAN,
@@ -116,6 +122,7 @@ class VideoDataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.masking = masking
         self.motion = motion
+        self.mixup = mixup
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.mean = tuple(mean)
@@ -125,7 +132,6 @@ class VideoDataModule(L.LightningDataModule):
         self.num_classes = num_classes
         self.collate_fn = collate_fn
         self.eval_batch_size = eval_batch_size or batch_size
-        self.source = dict(source or {})
         self.keep_original = int(keep_original)
         self._train_sampler: ResumableSampler | None = None
         self._resume_state: dict[str, int] | None = None
@@ -134,7 +140,7 @@ class VideoDataModule(L.LightningDataModule):
     @property
     def num_mask_views(self) -> int:
         """Masks per clip (2 with the reference's "multiple sampling")."""
-        return int(getattr(self.masking, "masks_per_clip", 1)) if self.masking is not None else 1
+        return self.masking.masks_per_clip if self.masking is not None else 1
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -163,7 +169,7 @@ class VideoDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
         self._train_sampler = ResumableSampler(
-            len(self.train_dataset),
+            len(cast(Sized, self.train_dataset)),
             shuffle=True,
             seed=self.seed,
             rank=rank,
@@ -187,7 +193,9 @@ class VideoDataModule(L.LightningDataModule):
         if dataset is None:
             return []
         rank, world = self._rank_world()
-        sampler = ResumableSampler(len(dataset), shuffle=False, rank=rank, world_size=world, drop_last=False)
+        sampler = ResumableSampler(
+            len(cast(Sized, dataset)), shuffle=False, rank=rank, world_size=world, drop_last=False
+        )
         return self._loader(dataset, sampler, drop_last=False)
 
     def state_dict(self) -> dict[str, Any]:
@@ -197,7 +205,7 @@ class VideoDataModule(L.LightningDataModule):
             return {}
         # `processed`, not `completed`: checkpoints written in on_train_batch_end come before
         # Lightning marks the batch completed, yet that batch is done.
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
         return {
             "epoch": self._train_sampler.epoch,
             "trainer_epoch": trainer.current_epoch,
@@ -209,11 +217,19 @@ class VideoDataModule(L.LightningDataModule):
             self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Overlay objects, normalise and mask, batched on the device that holds the batch.
+        """Overlay objects, normalise, mask and (training batches) Mixup/CutMix, on the batch's device.
 
         uint8 clips (pretraining, synthetic data) are normalised here; float clips come already
-        normalised from CPU-side augmentation (finetuning's RandAugment works on images).
+        normalised from CPU-side augmentation (finetuning's RandAugment works on images). With
+        ``mixup``, training batches leave with mixed clips and ``soft_target`` ``[B, K]``.
         """
+        batch = self._overlay_normalise_mask(batch)
+        trainer = self.trainer
+        if self.mixup is not None and trainer is not None and trainer.training:
+            batch["video"], batch["soft_target"] = self.mixup(batch["video"], batch["label"])
+        return batch
+
+    def _overlay_normalise_mask(self, batch: dict[str, Any]) -> dict[str, Any]:
         video = batch["video"]  # uint8 [B, 3, T, H, W] (or float, normalised)
         if video.dtype != torch.uint8:
             return batch
@@ -233,10 +249,12 @@ class VideoDataModule(L.LightningDataModule):
         else:
             batch["video"] = normalize_video(video, self.mean, self.std)
         if self.masking is not None:
-            batch["mask"] = self._make_masks(video, boxes, dev_gen)  # bool [B, V, N]
+            batch["mask"] = self._make_masks(self.masking, video, boxes, dev_gen)  # bool [B, V, N]
         return batch
 
-    def _make_masks(self, video: torch.Tensor, boxes: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def _make_masks(
+        self, masking: MaskGenerator, video: torch.Tensor, boxes: torch.Tensor | None, generator: torch.Generator
+    ) -> torch.Tensor:
         """Masks for this rank's clips.
 
         Masks (and, in ``on_after_batch_transfer``, the objects' trajectories and sprites) are drawn
@@ -247,7 +265,7 @@ class VideoDataModule(L.LightningDataModule):
         """
         grid, b = self.token_grid(video.shape), video.shape[0]
         rank, world = self._rank_world()
-        masks = self.masking(
+        masks = masking(
             b * world, grid, generator=generator, device=video.device, boxes=boxes, patch_size=self.patch_size
         )
         return masks[rank::world]

@@ -21,18 +21,19 @@ def lowshot_subset(
     """
     if (per_class is None) == (num_videos is None):
         raise ValueError("give exactly one of per_class or num_videos")
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
+    label_array = np.asarray(labels)
+    classes = np.unique(label_array)
     if num_videos is not None:
         if num_videos < 1:
             raise ValueError(f"num_videos={num_videos} must be >= 1")
         per_class = -(-num_videos // len(classes))
+    assert per_class is not None  # exactly one of the two was given
     if per_class < 1:
         raise ValueError(f"per_class={per_class} must be >= 1")
     rng = np.random.default_rng(seed)
     chosen = []
     for cls in classes:
-        members = np.flatnonzero(labels == cls)
+        members = np.flatnonzero(label_array == cls)
         chosen += rng.choice(members, size=min(per_class, len(members)), replace=False).tolist()
     return sorted(chosen)
 

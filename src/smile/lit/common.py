@@ -1,28 +1,15 @@
-"""Pieces every LightningModule of the project shares: schedule length, the non-finite loss
-guard and the broken-video counter."""
+"""Pieces every LightningModule of the project shares: the non-finite loss guard and the
+broken-video counter (the optimisation path is :mod:`smile.lit.optim`)."""
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import lightning as L
 import torch
 
 log = logging.getLogger(__name__)
-
-
-def schedule_length(trainer: L.Trainer, total_steps: int, schedule_epochs: float | None) -> tuple[int, float]:
-    """(steps the cosine spans, optimizer steps per epoch).
-
-    The cosine spans the run (``total_steps``) unless ``schedule_epochs`` sizes it like the
-    reference's ``--epochs`` for a run that stops earlier.
-    """
-    batches = trainer.num_training_batches
-    per_epoch = batches / trainer.accumulate_grad_batches if math.isfinite(batches) else float(total_steps)
-    per_epoch = max(per_epoch, 1.0)
-    return (int(round(schedule_epochs * per_epoch)) if schedule_epochs else total_steps), per_epoch
 
 
 def log_skipped_videos(module: L.LightningModule, batch: dict[str, Any]) -> None:
@@ -164,8 +151,10 @@ class NonFiniteGuard:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             if torch.distributed.get_world_size() > 1:  # gradients are shared: every rank skips together
                 torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        self._optimizer.found_inf = flag  # refreshed every step: read by this step only
+        # refreshed every step: read by this step only (torch's fused optimizers read a dynamic `found_inf`)
+        self._optimizer.found_inf = flag  # type: ignore[attr-defined]
         bad = flag.to(torch.int64)
+        assert self._counts is not None  # set by the observe() that set _pending
         streak, total, tripped = self._counts.unbind()
         streak = (streak + 1) * bad
         tripped = torch.where((tripped < 0) & (streak >= self.max_in_row), step, tripped)
@@ -204,6 +193,8 @@ class NonFiniteHooks:
     """
 
     nonfinite: NonFiniteGuard
+    trainer: Any  # provided by L.LightningModule
+    global_step: int  # provided by L.LightningModule
 
     def _last_checkpoint(self) -> str:
         trainer = getattr(self, "_trainer", None)

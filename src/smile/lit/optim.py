@@ -1,12 +1,27 @@
-"""Optimizer parameter groups, lr scaling and per-step schedules shared by all LightningModules."""
+"""The one optimisation path of every LightningModule: parameter groups, the lr rule, the schedule.
+
+:class:`OptimizationMixin` is ``configure_optimizers`` for both LightningModules: an optimizer
+factory (Hydra's ``_partial_: true`` AdamW, ``model.optimizer``) called on the module's parameter
+groups with the lr scaled by the global batch / 256, and a :class:`WarmupCosine` schedule
+(``model.scheduler``) applied per optimizer step.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
+
+log = logging.getLogger(__name__)
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 NO_DECAY_NAMES = frozenset({"pos_embed", "cls_token", "mask_token"})
 
@@ -18,7 +33,8 @@ def no_weight_decay(name: str, param: torch.Tensor, skip_names: Iterable[str] = 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two AdamW groups, with and without weight decay; frozen parameters are left out."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -75,6 +91,7 @@ def resolve_warmup_steps(warmup_epochs: float, warmup_steps: int, steps_per_epoc
 
 
 SCHEDULE_MODES = ("clean", "reference_sawtooth")
+ScheduleMode = Literal["clean", "reference_sawtooth"]
 
 
 def schedule_index(step: int, steps_per_epoch: int, mode: str, masks_per_clip: int = 1) -> int:
@@ -165,3 +182,115 @@ def apply_lr_scale(groups: list[dict], base_lr: float) -> list[dict]:
     for group in groups:
         group["lr"] = base_lr * group.get("lr_scale", 1.0)
     return groups
+
+
+# -- the schedule and configure_optimizers, shared by both LightningModules ------------------------
+def schedule_length(trainer: Any, total_steps: int, schedule_epochs: float | None) -> tuple[int, float]:
+    """(steps the cosine spans, optimizer steps per epoch).
+
+    The cosine spans the run (``total_steps``) unless ``schedule_epochs`` sizes it like the
+    reference's ``--epochs`` for a run that stops earlier.
+    """
+    batches = trainer.num_training_batches
+    per_epoch = batches / trainer.accumulate_grad_batches if math.isfinite(batches) else float(total_steps)
+    per_epoch = max(per_epoch, 1.0)
+    return (int(round(schedule_epochs * per_epoch)) if schedule_epochs else total_steps), per_epoch
+
+
+@dataclass(frozen=True)
+class WarmupCosine:
+    """Per-optimizer-step lr schedule: linear warmup from 0, then a half cosine down to ``min_lr``.
+
+    Built by Hydra from ``model.scheduler``; a mistyped key there fails at construction.
+
+    Args:
+        min_lr: Final lr per 256 samples (scaled by the global batch like the peak lr).
+        warmup_epochs: Warmup length in epochs (used when ``warmup_steps < 0``).
+        warmup_steps: Warmup length in optimizer steps; ``>= 0`` overrides ``warmup_epochs``.
+        schedule_epochs: Epochs the cosine spans; None = the trainer's run (the reference sized it
+            by its ``--epochs`` even for runs stopped earlier).
+        mode: ``clean``, or ``reference_sawtooth`` (SPEC §6.1: the reference's lr indexing with
+            several masks per clip, see :func:`schedule_index`).
+    """
+
+    min_lr: float = 0.0
+    warmup_epochs: float = 0.0
+    warmup_steps: int = -1
+    schedule_epochs: float | None = None
+    mode: ScheduleMode = "clean"
+
+    def __post_init__(self) -> None:
+        if self.mode not in SCHEDULE_MODES:
+            raise ValueError(f"model.scheduler.mode={self.mode!r} is unknown; use one of {SCHEDULE_MODES}")
+        if self.min_lr < 0:
+            raise ValueError(f"model.scheduler.min_lr={self.min_lr} must be >= 0")
+
+    def factor(self, trainer: Any, lr: float, min_lr: float, views: int = 1) -> Callable[[int], float]:
+        """The ``LambdaLR`` factor for a run of ``trainer`` whose peak / final lr are ``lr`` / ``min_lr``.
+
+        ``views`` (samples per clip) only matters for ``reference_sawtooth``, whose schedule counts
+        epochs of ``steps / views`` steps.
+        """
+        sawtooth = self.mode == "reference_sawtooth"
+        total = int(trainer.estimated_stepping_batches)
+        sched_total, per_epoch = schedule_length(trainer, total, self.schedule_epochs)
+        if sawtooth:
+            per_epoch, sched_total = per_epoch / views, int(round(sched_total / views))
+        warmup = resolve_warmup_steps(self.warmup_epochs, self.warmup_steps, per_epoch)
+        steps_per_epoch = int(round(per_epoch * (views if sawtooth else 1)))
+        log.info("lr %.3g, min_lr %.3g; %d warmup / %d schedule steps (%s)", lr, min_lr, warmup, sched_total, self.mode)
+        if warmup >= sched_total:
+            log.warning("warmup (%d steps) spans the whole schedule (%d steps): lr never peaks", warmup, sched_total)
+        index = functools.partial(schedule_index, steps_per_epoch=steps_per_epoch, mode=self.mode, masks_per_clip=views)
+        return warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0, index)
+
+
+def factory_kwarg(factory: OptimizerFactory, name: str) -> Any:
+    """A keyword the optimizer factory (a ``functools.partial``) was configured with; KeyError names it."""
+    keywords = getattr(factory, "keywords", {})
+    if name not in keywords:
+        raise KeyError(f"model.optimizer.{name} is not set (the optimizer config must give it)")
+    return keywords[name]
+
+
+class OptimizationMixin:
+    """``configure_optimizers`` of every LightningModule of the project.
+
+    The module provides ``optimizer_factory`` (a partial optimizer with ``lr`` per 256 samples,
+    ``weight_decay``, ``fused`` (None = fused on CUDA) and the optimizer's own keywords),
+    ``schedule`` (:class:`WarmupCosine`), ``batch_size`` (clips per device), ``samples_per_clip``
+    (mask views in pretraining, repeated-augmentation samples in finetuning) and
+    :meth:`param_groups`. The lr actually used is ``lr x global batch / 256``, with the global batch
+    counted in samples: ``batch_size x samples_per_clip x devices x accumulate_grad_batches``.
+    """
+
+    optimizer_factory: OptimizerFactory
+    schedule: WarmupCosine
+    batch_size: int
+    samples_per_clip: int
+    trainer: Any
+    device: torch.device
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """The optimizer's parameter groups (each may carry its own ``lr``)."""
+        raise NotImplementedError
+
+    def global_batch(self) -> int:
+        """Samples per optimizer step over all devices, the unit of the lr rule."""
+        per_device = self.batch_size * self.samples_per_clip
+        return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        gb = self.global_batch()
+        lr = scale_lr(factory_kwarg(self.optimizer_factory, "lr"), gb)
+        min_lr = scale_lr(self.schedule.min_lr, gb)
+        log.info("global batch %d -> lr %.3g, min_lr %.3g", gb, lr, min_lr)
+        fused = factory_kwarg(self.optimizer_factory, "fused")
+        fused = torch.cuda.is_available() and self.device.type == "cuda" if fused is None else fused
+        groups = self.param_groups(lr, factory_kwarg(self.optimizer_factory, "weight_decay"))
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: no trainable parameters")
+        opt = self.optimizer_factory(groups, lr=lr, fused=fused or None)
+        factor = self.schedule.factor(self.trainer, lr, min_lr, self.samples_per_clip)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

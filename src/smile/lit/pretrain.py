@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -11,30 +11,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smile.lit.common import NonFiniteGuard, NonFiniteHooks, log_skipped_videos, schedule_length
-from smile.lit.optim import (
-    param_groups,
-    resolve_warmup_steps,
-    scale_lr,
-    schedule_index,
-    warmup_cosine_lambda,
-)
+from smile.lit.common import NonFiniteGuard, NonFiniteHooks, log_skipped_videos
+from smile.lit.optim import OptimizationMixin, OptimizerFactory, WarmupCosine, param_groups
 from smile.masking import gather_tokens
+from smile.models import MaskedAutoencoder
 
 log = logging.getLogger(__name__)
 
 
-class PretrainLitModule(NonFiniteHooks, L.LightningModule):
+class PretrainLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
     """Masked-autoencoder pretraining step: targets once per clip, one student pass per mask view.
 
     Args:
-        net: The masked autoencoder: ``net(video [B,3,T,H,W], mask bool [B,N]) -> [B, N_masked, C]``.
+        net: The student: ``net(video [B,3,T,H,W], mask bool [B,N]) -> [B, N_masked, C]``.
         target: Frozen target producer ``target(video) -> [B, N, C]`` (pixels or a teacher). It is
             kept in eval mode and its weights never enter checkpoints.
-        optimizer: ``lr`` (per 256 (clip, mask) pairs), ``min_lr`` (same unit), ``weight_decay``,
-            ``betas``, ``eps``, ``fused`` (None = fused on CUDA).
-        scheduler: ``warmup_epochs``, ``warmup_steps`` (>= 0 overrides epochs), ``schedule_epochs``
-            (None = the trainer's length; the reference sized its cosine by a longer run).
+        optimizer: Optimizer factory (``model.optimizer``: a partial AdamW whose ``lr`` is per 256
+            (clip, mask) pairs; see :class:`~smile.lit.optim.OptimizationMixin`).
+        scheduler: The per-step schedule (``model.scheduler``).
+        batch_size: Clips per device per step (``data.batch_size``), for the lr rule.
+        num_mask_views: Masks per clip (``data.masking.masks_per_clip``): each clip is one sample
+            per mask in the lr rule, and the reference's sawtooth schedule counts them.
         max_nonfinite_steps: Stop after this many consecutive NaN/Inf losses (each one is skipped).
         nonfinite_check_every: With a fused optimizer (CUDA) non-finite steps are skipped on the
             device with no host sync, and the streak is read on the host every this many steps
@@ -43,20 +40,30 @@ class PretrainLitModule(NonFiniteHooks, L.LightningModule):
 
     def __init__(
         self,
-        net: nn.Module,
+        net: MaskedAutoencoder,
         target: nn.Module,
-        optimizer: dict[str, Any],
-        scheduler: dict[str, Any],
+        optimizer: OptimizerFactory,
+        scheduler: WarmupCosine,
+        batch_size: int,
+        num_mask_views: int,
         max_nonfinite_steps: int = 10,
         nonfinite_check_every: int = 50,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "target"])
+        if batch_size < 1 or num_mask_views < 1:
+            raise ValueError(f"batch_size={batch_size} and num_mask_views={num_mask_views} must be >= 1")
+        self.save_hyperparameters(ignore=["net", "target", "optimizer", "scheduler"])
         self.net = net
         self.target = target.requires_grad_(False).eval()
-        self.opt_cfg = dict(optimizer)
-        self.sched_cfg = dict(scheduler)
+        self.optimizer_factory = optimizer
+        self.schedule = scheduler
+        self.batch_size = batch_size
+        self.samples_per_clip = num_mask_views
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps, nonfinite_check_every)
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """AdamW groups with and without weight decay (the reference's rule); the lr is the optimizer's."""
+        return param_groups(self.net, weight_decay)
 
     # -- frozen target: never trained, never checkpointed -------------------------------------
     def train(self, mode: bool = True) -> PretrainLitModule:
@@ -64,14 +71,14 @@ class PretrainLitModule(NonFiniteHooks, L.LightningModule):
         self.target.eval()
         return self
 
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]  # passes all through
         sd = super().state_dict(*args, **kwargs)
         prefix = kwargs.get("prefix", args[1] if len(args) > 1 else "")
         return type(sd)((k, v) for k, v in sd.items() if not k.startswith(prefix + "target."))
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, **kwargs: Any):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         own = {k: v for k, v in self.target.state_dict(prefix="target.").items()}
-        return super().load_state_dict({**own, **state_dict}, strict=strict, **kwargs)
+        return super().load_state_dict({**own, **state_dict}, strict=strict, assign=assign)
 
     # -- step -----------------------------------------------------------------------------------
     def compute_loss(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -114,55 +121,3 @@ class PretrainLitModule(NonFiniteHooks, L.LightningModule):
     # -- non-finite guard: device mode with a fused optimizer -----------------------------------
     def on_train_start(self) -> None:
         self._attach_nonfinite()
-
-    # -- optimisation ---------------------------------------------------------------------------
-    def _schedule_factor(self, lr: float, min_lr: float, global_batch: int) -> Callable[[int], float]:
-        """Per-step lr factor: warmup + cosine, optionally with the reference's sawtooth indexing."""
-        cfg = self.sched_cfg
-        mode = cfg.get("mode", "clean")
-        views = self.trainer.datamodule.num_mask_views
-        total = int(self.trainer.estimated_stepping_batches)
-        sched_total, per_epoch = schedule_length(self.trainer, total, cfg.get("schedule_epochs"))
-        if mode == "reference_sawtooth":  # the schedule counts epochs of N = steps / views steps
-            per_epoch, sched_total = per_epoch / views, int(round(sched_total / views))
-        warmup = resolve_warmup_steps(cfg.get("warmup_epochs", 0), cfg.get("warmup_steps", -1), per_epoch)
-        steps_per_epoch = int(round(per_epoch * (views if mode == "reference_sawtooth" else 1)))
-        log.info(
-            "global batch %d -> lr %.3g, min_lr %.3g; %d warmup / %d schedule steps (%s)",
-            global_batch,
-            lr,
-            min_lr,
-            warmup,
-            sched_total,
-            mode,
-        )
-        if warmup >= sched_total:
-            log.warning("warmup (%d steps) spans the whole schedule (%d steps): lr never peaks", warmup, sched_total)
-
-        def index(step: int) -> int:
-            return schedule_index(step, steps_per_epoch, mode, views)
-
-        return warmup_cosine_lambda(sched_total, warmup, min_lr / lr if lr > 0 else 0.0, index)
-
-    def global_batch(self) -> int:
-        """(clip, mask) pairs per optimizer step over all devices, the unit of the lr rule."""
-        dm = self.trainer.datamodule
-        per_device = dm.batch_size * dm.num_mask_views
-        return per_device * self.trainer.world_size * self.trainer.accumulate_grad_batches
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        cfg = self.opt_cfg
-        gb = self.global_batch()
-        lr = scale_lr(cfg["lr"], gb)
-        min_lr = scale_lr(cfg.get("min_lr", 0.0), gb)
-        fused = cfg.get("fused")
-        fused = torch.cuda.is_available() and self.device.type == "cuda" if fused is None else fused
-        opt = torch.optim.AdamW(
-            param_groups(self.net, cfg.get("weight_decay", 0.05)),
-            lr=lr,
-            betas=tuple(cfg.get("betas", (0.9, 0.95))),
-            eps=cfg.get("eps", 1e-8),
-            fused=fused or None,
-        )
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, self._schedule_factor(lr, min_lr, gb))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

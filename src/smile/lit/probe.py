@@ -10,8 +10,9 @@ features (no augmentation), as MAE-style linear probing does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +38,10 @@ def extract_features(
         return saved["features"], saved["labels"]
     was_training = encoder.training
     encoder.eval().to(device)
+    forward_features = cast(Callable[[Tensor], Tensor], encoder.forward_features)  # a VideoViT method
     feats, labels = [], []
     for batch in batches:
-        tokens = encoder.forward_features(batch["video"].to(device))  # [B, N, D]
+        tokens = forward_features(batch["video"].to(device))  # [B, N, D]
         feats.append(tokens.mean(1).float().cpu())  # [B, D]
         labels.append(batch["label"].cpu())
     encoder.train(was_training)
@@ -71,8 +73,10 @@ def linear_probe(
     dim = x.shape[1]
     head = nn.Sequential(nn.BatchNorm1d(dim, affine=False) if batchnorm else nn.Identity(), nn.Linear(dim, num_classes))
     torch.manual_seed(seed)
-    nn.init.trunc_normal_(head[1].weight, std=0.01)
-    nn.init.zeros_(head[1].bias)
+    linear = head[1]
+    assert isinstance(linear, nn.Linear)
+    nn.init.trunc_normal_(linear.weight, std=0.01)
+    nn.init.zeros_(linear.bias)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * max(1, -(-len(x) // batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)

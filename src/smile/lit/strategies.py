@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import signal
+from typing import Literal
 
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import FSDPStrategy
 
 from smile.models.layers import Block
 
+ShardingStrategyName = Literal["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD"]
+
 
 def fsdp_strategy(
-    sharding_strategy: str = "FULL_SHARD", activation_checkpointing: bool = True, state_dict_type: str = "full"
+    sharding_strategy: ShardingStrategyName = "FULL_SHARD",
+    activation_checkpointing: bool = True,
+    state_dict_type: Literal["full", "sharded"] = "full",
 ) -> FSDPStrategy:
     """FSDP that wraps every transformer ``Block`` (encoder, decoder and ViT teachers alike).
 

@@ -1,21 +1,15 @@
-"""Token masking: pure, batched, device-agnostic torch (bool masks, True = masked, t-major order)."""
+"""Token masking: pure, batched, device-agnostic torch (bool masks, True = masked, t-major order).
 
-from smile.masking.ops import check_mask, gather_tokens, masked_count, num_tokens, random_scores, topk_mask
-from smile.masking.trajectory import (
-    TRAJECTORY_MODES,
-    TrajectoryMasking,
-    object_tokens,
-    token_labels,
-    trajectory_mask,
-)
-from smile.masking.tube import (
-    SECOND_VIEWS,
-    MaskGenerator,
-    RandomMasking,
-    TubeMasking,
-    random_mask,
-    tube_mask,
-)
+Modules: ``base`` (:class:`MaskGenerator`, what the data module calls), ``tube`` (tube and random
+masking), ``trajectory`` (SMILE's trajectory-aware masking) with ``coverage`` (object tokens) and
+``balance`` (exact counts by priority tiers), ``ops`` (top-k, gather and count helpers).
+"""
+
+from smile.masking.base import SECOND_VIEWS, MaskGenerator
+from smile.masking.coverage import object_tokens, token_labels
+from smile.masking.ops import check_mask_counts, gather_tokens, masked_count, num_tokens, random_scores, topk_mask
+from smile.masking.trajectory import TRAJECTORY_MODES, TrajectoryMasking, trajectory_mask
+from smile.masking.tube import RandomMasking, TubeMasking, random_mask, tube_mask
 
 __all__ = [
     "SECOND_VIEWS",
@@ -24,7 +18,7 @@ __all__ = [
     "RandomMasking",
     "TrajectoryMasking",
     "TubeMasking",
-    "check_mask",
+    "check_mask_counts",
     "gather_tokens",
     "masked_count",
     "num_tokens",

@@ -10,7 +10,6 @@ sample are what lets the encoder gather visible tokens with a plain reshape to `
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 
@@ -23,12 +22,21 @@ __all__ = [
     "random_scores",
     "topk_mask",
     "gather_tokens",
-    "check_mask",
+    "check_mask_counts",
 ]
+
+Device = torch.device | str | None
 
 # Tie-break noise lives in [0, TIE_BREAK_SCALE). Half a unit (not a full one) so that float32
 # rounding of ``priority + noise`` can never reach the next integer tier.
 TIE_BREAK_SCALE = 0.5
+
+
+def resolve_device(generator: torch.Generator | None, device: Device) -> Device:
+    """Default the output device to the generator's, so a lone CUDA generator just works."""
+    if device is None and generator is not None:
+        return generator.device
+    return device
 
 
 def validate_ratio(ratio: float) -> float:
@@ -62,7 +70,8 @@ def validate_grid(grid: Sequence[int]) -> tuple[int, int, int]:
         raise ValueError(f"grid must be (t, h, w) positive ints, got {grid!r}") from err
     if len(out) != 3 or any(g < 1 for g in out):
         raise ValueError(f"grid must be (t, h, w) positive ints, got {grid!r}")
-    return out  # type: ignore[return-value]
+    t, h, w = out
+    return t, h, w
 
 
 def num_tokens(num_tokens_or_grid: int | Sequence[int]) -> int:
@@ -71,7 +80,10 @@ def num_tokens(num_tokens_or_grid: int | Sequence[int]) -> int:
         if num_tokens_or_grid < 1:
             raise ValueError(f"number of tokens must be >= 1, got {num_tokens_or_grid}")
         return num_tokens_or_grid
-    return math.prod(validate_grid(num_tokens_or_grid))
+    if not isinstance(num_tokens_or_grid, Sequence):  # e.g. a bool
+        raise ValueError(f"expected a token count or a (t, h, w) grid, got {num_tokens_or_grid!r}")
+    t, h, w = validate_grid(num_tokens_or_grid)
+    return t * h * w
 
 
 def validate_batch_size(batch_size: int) -> int:
@@ -147,7 +159,7 @@ def gather_tokens(x: Tensor, mask: Tensor) -> Tensor:
     return x[mask].reshape(x.shape[0], -1, *x.shape[2:])  # [B, n, ...]
 
 
-def check_mask(mask: Tensor, expected_masked: int) -> None:
+def check_mask_counts(mask: Tensor, expected_masked: int) -> None:
     """Raise ValueError unless every row of ``mask`` has exactly ``expected_masked`` True.
 
     Args:

@@ -6,7 +6,14 @@ only torch, numpy, einops and timm: no Lightning, no Hydra.
 
 from smile.models.checkpoint import LoadReport, load_encoder_weights, load_student_weights, read_state_dict
 from smile.models.decoder import VideoMAEDecoder
-from smile.models.factory import MODEL_SIZES, ModelSize, create_encoder, create_pretrain_model, list_models
+from smile.models.factory import (
+    MODEL_SIZES,
+    ModelSize,
+    create_decoder,
+    create_encoder,
+    create_pretrain_model,
+    list_models,
+)
 from smile.models.layers import Attention, Block, Mlp, PatchEmbed3D
 from smile.models.mae import MaskedAutoencoder
 from smile.models.pos_embed import sinusoid_table
@@ -24,6 +31,7 @@ __all__ = [
     "VideoMAEDecoder",
     "VideoViT",
     "check_mask",
+    "create_decoder",
     "create_encoder",
     "create_pretrain_model",
     "list_models",

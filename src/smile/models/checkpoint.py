@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ class LoadReport:
 
 # Objects the official VideoMAE/SMILE .pth files pickle next to the weights (the training args);
 # torch.load(weights_only=True) accepts exactly these, never arbitrary classes.
-SAFE_GLOBALS = [argparse.Namespace]
+SAFE_GLOBALS: list[Any] = [argparse.Namespace]
 
 
 def read_checkpoint(path: str | Path) -> object:

@@ -10,12 +10,13 @@ rather than deep inside a forward.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from smile.models.decoder import VideoMAEDecoder
 from smile.models.layers import check_positive
 from smile.models.mae import MaskedAutoencoder
-from smile.models.vit import VideoViT
+from smile.models.vit import GlobalPool, VideoViT
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,45 @@ def _encoder_kwargs(size: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in size.items() if not k.startswith("decoder_")}
 
 
+def create_decoder(
+    name: str,
+    *,
+    out_dim: int,
+    depth: int = 4,
+    embed_dim: int | None = None,
+    num_heads: int | None = None,
+    mlp_ratio: float = 4.0,
+    qkv_bias: bool = True,
+    drop_path: float = 0.0,
+    use_checkpoint: bool = False,
+) -> VideoMAEDecoder:
+    """The MAE decoder of a named size (SPEC §4.2): its width and heads unless given.
+
+    Args:
+        name: One of ``list_models()``; sets the default width and heads (384 / 6 for ViT-B).
+        out_dim: Target width per token: 1536 pixels, 768 CLIP/DINO ViT-B, 384 DINO ViT-S.
+        depth: Decoder blocks (4 in every reference script).
+        embed_dim: Decoder width; None = the size's.
+        num_heads: Decoder heads; None = the size's.
+        mlp_ratio: MLP hidden width / width.
+        qkv_bias: Learnable q and v biases.
+        drop_path: Stochastic depth; the reference passes the encoder's rate to the decoder too.
+        use_checkpoint: Activation checkpointing in the blocks.
+    """
+    size = _resolve_size(name, {}, _SIZE_KEYS)
+    check_positive(depth=depth, out_dim=out_dim)
+    return VideoMAEDecoder(
+        embed_dim=size["decoder_embed_dim"] if embed_dim is None else embed_dim,
+        depth=depth,
+        num_heads=size["decoder_num_heads"] if num_heads is None else num_heads,
+        mlp_ratio=mlp_ratio,
+        out_dim=out_dim,
+        drop_path=drop_path,
+        use_checkpoint=use_checkpoint,
+        qkv_bias=qkv_bias,
+    )
+
+
 def create_pretrain_model(
     name: str,
     *,
@@ -75,7 +115,7 @@ def create_pretrain_model(
     use_checkpoint: bool = False,
     **overrides: Any,
 ) -> MaskedAutoencoder:
-    """Build the masked-autoencoder student for a named size.
+    """Build the masked-autoencoder student for a named size (encoder + bridge + decoder).
 
     Args:
         name: One of ``list_models()``.
@@ -91,25 +131,28 @@ def create_pretrain_model(
     """
     size = _resolve_size(name, overrides, _SIZE_KEYS | _ENCODER_EXTRA_KEYS)
     check_positive(decoder_depth=decoder_depth, target_dim=target_dim)
-    encoder = VideoViT(
+    enc_over = {k: v for k, v in overrides.items() if not k.startswith("decoder_")}
+    encoder = create_encoder(
+        name,
+        num_frames=num_frames,
         img_size=img_size,
         patch_size=patch_size,
-        num_frames=num_frames,
         tubelet_size=tubelet_size,
         drop_path=drop_path,
         use_checkpoint=use_checkpoint,
         global_pool="none",
-        **_encoder_kwargs(size),
+        overrides=enc_over,
     )
-    decoder = VideoMAEDecoder(
-        embed_dim=size["decoder_embed_dim"],
+    decoder = create_decoder(
+        name,
+        out_dim=target_dim,
         depth=decoder_depth,
+        embed_dim=size["decoder_embed_dim"],
         num_heads=size["decoder_num_heads"],
         mlp_ratio=size.get("mlp_ratio", 4.0),
-        out_dim=target_dim,
+        qkv_bias=size.get("qkv_bias", True),
         drop_path=drop_path,
         use_checkpoint=use_checkpoint,
-        qkv_bias=size.get("qkv_bias", True),
     )
     return MaskedAutoencoder(encoder, decoder)
 
@@ -124,30 +167,36 @@ def create_encoder(
     tubelet_size: int = 2,
     drop_path: float = 0.1,
     use_checkpoint: bool = False,
+    global_pool: GlobalPool = "mean",
     head_init_scale: float = 0.001,
     fc_drop: float = 0.0,
-    **overrides: Any,
+    overrides: Mapping[str, Any] | None = None,
+    **size: Any,
 ) -> VideoViT:
-    """Build the mean-pooled classifier (finetuning / probing) for a named size.
+    """Build the video ViT of a named size: the classifier (``global_pool="mean"``) or the MAE encoder.
 
-    Its keys match the reference finetune model (``fc_norm`` and ``head``, no ``norm``), so a
-    pretraining checkpoint converts by stripping ``encoder.``.
+    The classifier's keys match the reference finetune model (``fc_norm`` and ``head``, no
+    ``norm``), so a pretraining checkpoint converts by stripping ``encoder.``; the MAE encoder
+    (``global_pool="none"``) has the pretraining encoder's keys.
 
     Args:
         name: One of ``list_models()``.
-        num_classes: Classifier outputs; 0 returns pooled ``[B, D]`` features.
+        num_classes: Classifier outputs; 0 returns pooled ``[B, D]`` features (``mean`` pooling only).
         num_frames: Frames per clip.
         img_size: Frame size.
         patch_size: Spatial patch side.
         tubelet_size: Frames per token.
         drop_path: Final stochastic-depth rate (reference finetuning uses 0.1).
         use_checkpoint: Activation checkpointing in the blocks.
+        global_pool: ``"mean"`` for the classifier, ``"none"`` for the pretraining encoder.
         head_init_scale: Multiplier on the classifier's initial weight and bias.
         fc_drop: Dropout before the classifier.
-        **overrides: ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``, ``qkv_bias``, ``in_chans``.
+        overrides: Size fields as a mapping (``model.encoder.overrides`` in the configs).
+        **size: Size fields as keywords: ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``,
+            ``qkv_bias``, ``in_chans``.
     """
     allowed = frozenset(k for k in _SIZE_KEYS if not k.startswith("decoder_")) | _ENCODER_EXTRA_KEYS
-    size = _resolve_size(name, overrides, allowed)
+    resolved = _resolve_size(name, {**(overrides or {}), **size}, allowed)
     return VideoViT(
         img_size=img_size,
         patch_size=patch_size,
@@ -155,9 +204,9 @@ def create_encoder(
         tubelet_size=tubelet_size,
         drop_path=drop_path,
         use_checkpoint=use_checkpoint,
+        global_pool=global_pool,
         num_classes=num_classes,
-        global_pool="mean",
         head_init_scale=head_init_scale,
         fc_drop=fc_drop,
-        **_encoder_kwargs(size),
+        **_encoder_kwargs(resolved),
     )

@@ -104,6 +104,8 @@ class Attention(nn.Module):
         check_divisible("dim", dim, "num_heads", num_heads)
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        self.q_bias: nn.Parameter | None
+        self.v_bias: nn.Parameter | None
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(dim))
             self.v_bias = nn.Parameter(torch.zeros(dim))

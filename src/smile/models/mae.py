@@ -28,6 +28,8 @@ class MaskedAutoencoder(nn.Module):
         decoder: The decoder whose width sets the bridge and the mask token.
     """
 
+    decoder_pos_embed: Tensor  # buffer [1, N, Dd]
+
     def __init__(self, encoder: VideoViT, decoder: VideoMAEDecoder) -> None:
         super().__init__()
         if encoder.global_pool != "none":
@@ -47,10 +49,6 @@ class MaskedAutoencoder(nn.Module):
     def num_patches(self) -> int:
         """Tokens per clip ``N``; masks must be ``[B, N]``."""
         return self.encoder.num_patches
-
-    def no_weight_decay(self) -> set[str]:
-        """Names the reference excludes from weight decay (``mask_token`` among them)."""
-        return {"mask_token"} | {f"encoder.{n}" for n in self.encoder.no_weight_decay()}
 
     def forward(self, video: Tensor, mask: Tensor) -> Tensor:
         """Predict targets for the masked tokens.

@@ -148,10 +148,6 @@ class VideoViT(nn.Module):
         """Token width ``D``."""
         return self.patch_embed.embed_dim
 
-    def no_weight_decay(self) -> set[str]:
-        """Names the reference excludes from weight decay (neither exists here; kept for optimisers)."""
-        return {"pos_embed", "cls_token"}
-
     def forward_features(self, video: Tensor, mask: Tensor | None = None) -> Tensor:
         """Encode the visible tokens of a clip.
 

@@ -19,14 +19,15 @@ reproduces the reference exactly and a 64-px demo gets proportionally smaller ob
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from smile.motion.keyframes import interpolate_key_frames, keyed_walks, sample_interp_modes, sample_key_frames
+from smile.motion.trajectory_config import INTERP_MODES, MOTION_TYPES, TrajectoryConfig, check_int
 
 __all__ = [
     "MOTION_TYPES",
@@ -38,248 +39,6 @@ __all__ = [
     "interpolate_key_frames",
     "gaussian_smoothing_matrix",
 ]
-
-MOTION_TYPES = ("gaussian", "linear")
-INTERP_MODES = ("linear", "accelerate", "decelerate")  # indices 0, 1, 2 of ``interp_probs``
-_PROB_TOL = 1e-6
-
-
-@dataclass(frozen=True)
-class TrajectoryConfig:
-    """Motion parameters; the defaults are the reference's hard-coded values (SPEC §2.4).
-
-    Attributes:
-        num_objects: objects per clip (reference ``num_rois = 2``).
-        scales: box sides in px on a 224 crop before the aspect ratio (reference ``--scales``).
-        ratios: aspect ratios w/h; anchors are ``scales x ratios``, ``w = s*sqrt(r)``, ``h = s/sqrt(r)``.
-        scale_jitter: w and h are each multiplied by ``exp(U(-j, j))``, independently.
-        key_frame_probs: P(0, 1, 2, ... interior key frames) of each random walk.
-        motion_type: ``"gaussian"`` (smoothed random path, SMILE default) or ``"linear"``
-            (key-frame random walk of the centre, tubelet-contrast legacy).
-        loc_velocity: max centre step in px per frame (224 px), ``"linear"`` only.
-        rot_velocity: max rotation step in degrees per frame.
-        size_velocity: max log-size step per frame.
-        gaussian_points: length of the raw gaussian path before sub-sampling to the clip's frames.
-        gaussian_sigma: std of the 1-D gaussian smoothing (reflect boundary, truncate 4).
-        span: ``randint(lo, hi)`` (hi exclusive) range of the gaussian path's x/y extent, px at 224.
-        interp_probs: per-segment probabilities of linear / accelerate / decelerate interpolation.
-        reference_size: frame side the pixel quantities above refer to.
-    """
-
-    num_objects: int = 2
-    scales: tuple[float, ...] = (32, 48, 56, 64, 96, 128)
-    ratios: tuple[float, ...] = (0.5, 0.67, 0.75, 1.0, 1.33, 1.5, 2.0)
-    scale_jitter: float = 0.18
-    key_frame_probs: tuple[float, ...] = (0.5, 0.3, 0.2)
-    motion_type: str = "gaussian"
-    loc_velocity: float = 12.0
-    rot_velocity: float = 6.0
-    size_velocity: float = 0.025
-    gaussian_points: int = 48
-    gaussian_sigma: float = 8.0
-    span: tuple[int, int] = (40, 180)
-    interp_probs: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    reference_size: int = 224
-
-    def __post_init__(self) -> None:
-        for name, value in _validated(self).items():
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def from_any(cls, cfg: TrajectoryConfig | Mapping[str, Any] | None) -> TrajectoryConfig:
-        """Build from a config, a mapping (dict, DictConfig) or None (defaults); unknown keys raise."""
-        if cfg is None:
-            return cls()
-        if isinstance(cfg, cls):
-            return cfg
-        if not isinstance(cfg, Mapping):
-            raise ValueError(f"trajectory config must be a TrajectoryConfig, a mapping or None, got {type(cfg)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in cfg if k not in known)
-        if unknown:
-            raise ValueError(f"unknown trajectory config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**{str(k): v for k, v in cfg.items()})
-
-
-# ----------------------------------------------------------------------------------- validation
-
-
-def _validated(cfg: TrajectoryConfig) -> dict[str, Any]:
-    """Coerced field values (tuples, floats, ints); a ValueError names the offending key."""
-    lo, hi = _ints("span", cfg.span, length=2)
-    if not 1 <= lo < hi:
-        raise ValueError(f"span must satisfy 1 <= lo < hi, got {cfg.span!r}")
-    if cfg.motion_type not in MOTION_TYPES:
-        raise ValueError(f"motion_type must be one of {MOTION_TYPES}, got {cfg.motion_type!r}")
-    return {
-        "num_objects": _int("num_objects", cfg.num_objects, low=1),
-        "scales": _floats("scales", cfg.scales),
-        "ratios": _floats("ratios", cfg.ratios),
-        "scale_jitter": _float("scale_jitter", cfg.scale_jitter),
-        "key_frame_probs": _probs("key_frame_probs", cfg.key_frame_probs),
-        "loc_velocity": _float("loc_velocity", cfg.loc_velocity),
-        "rot_velocity": _float("rot_velocity", cfg.rot_velocity),
-        "size_velocity": _float("size_velocity", cfg.size_velocity),
-        "gaussian_points": _int("gaussian_points", cfg.gaussian_points, low=2),
-        "gaussian_sigma": _float("gaussian_sigma", cfg.gaussian_sigma, positive=True),
-        "span": (lo, hi),
-        "interp_probs": _probs("interp_probs", cfg.interp_probs, length=len(INTERP_MODES)),
-        "reference_size": _int("reference_size", cfg.reference_size, low=1),
-    }
-
-
-def _int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _float(name: str, value: Any, positive: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def _seq(name: str, value: Any, length: int | None) -> list[Any]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ValueError(f"{name} must be a non-empty sequence, got {value!r}")
-    if length is not None and len(value) != length:
-        raise ValueError(f"{name} must have {length} entries, got {value!r}")
-    return list(value)
-
-
-def _floats(name: str, value: Any, length: int | None = None) -> tuple[float, ...]:
-    return tuple(_float(name, v, positive=True) for v in _seq(name, value, length))
-
-
-def _ints(name: str, value: Any, length: int) -> tuple[int, ...]:
-    return tuple(_int(name, v, low=0) for v in _seq(name, value, length))
-
-
-def _probs(name: str, value: Any, length: int | None = None) -> tuple[float, ...]:
-    out = tuple(_float(name, v) for v in _seq(name, value, length))
-    if abs(sum(out) - 1.0) > _PROB_TOL:
-        raise ValueError(f"{name} must sum to 1, got {value!r} (sum {sum(out)})")
-    return out
-
-
-# ----------------------------------------------------------------------------- key-frame machinery
-
-
-def _categorical(rng: np.random.Generator, probs: Sequence[float], size: int | tuple[int, ...]) -> np.ndarray:
-    """Indices drawn with ``probs`` (a faster ``rng.choice(len(p), size, p=p)``)."""
-    cum = np.cumsum(np.asarray(probs, dtype=np.float64))
-    return np.minimum(np.searchsorted(cum, rng.random(size) * cum[-1], side="right"), len(cum) - 1)
-
-
-def sample_key_frames(rng: np.random.Generator, n: int, num_frames: int, probs: Sequence[float]) -> np.ndarray:
-    """Sorted key frames of ``n`` random walks (the reference's ``sample_key_frames``, any T).
-
-    ``k`` interior keys with probability ``probs[k]``; tick ``i`` is ``int(avg*i)`` plus an integer
-    jitter in ``[-int(avg/3), int(avg/3))`` with ``avg = T/(k+1)``; frames 0 and T-1 are always keys.
-    For T=16 this gives the reference's ticks ({6..9} for k=1; {4,5} and {9,10} for k=2).
-    Instead of de-duplicating, rows keep a fixed length: unused ticks sit on frame 0 and a repeated
-    key is an empty segment with a zero walk step, which is equivalent.
-
-    Returns:
-        Int ``[n, len(probs) + 1]``, sorted ascending, first 0 and last T-1.
-    """
-    k = _categorical(rng, probs, n)  # [n]
-    avg = num_frames / (k + 1.0)  # [n]
-    i = np.arange(1, len(probs), dtype=np.float64)  # [k_max]
-    jitter = np.floor(avg / 3.0)[:, None]  # [n, 1]
-    offset = np.floor(rng.random((n, i.size)) * 2.0 * jitter) - jitter  # uniform integer in [-j, j)
-    ticks = np.clip(np.floor(avg[:, None] * i) + offset, 0, num_frames - 1)  # [n, k_max]
-    ticks = np.where(i[None, :] <= k[:, None], ticks, 0.0)
-    ends = np.broadcast_to(np.array([0.0, num_frames - 1.0]), (n, 2))
-    return np.sort(np.concatenate([ends, ticks], axis=1), axis=1).astype(np.int64)
-
-
-def sample_interp_modes(rng: np.random.Generator, keys: np.ndarray, probs: Sequence[float]) -> np.ndarray:
-    """One interpolation mode (index into ``INTERP_MODES``) per segment start, shaped like ``keys``."""
-    return _categorical(rng, probs, keys.shape)
-
-
-def interpolate_key_frames(keys: np.ndarray, values: np.ndarray, modes: np.ndarray, num_frames: int) -> np.ndarray:
-    """Fill every frame from its two surrounding key frames (``extend_key_frame_to_all``).
-
-    The segment from key ``j`` to key ``j+1`` uses ``modes[:, j]``: linear ``w = u``, accelerate
-    ``w = u**2`` (quadratic from the start value), decelerate ``w = 1 - (1 - u)**2`` (its mirror),
-    with ``u = (t - a) / (b - a)`` and value ``v_a + (v_b - v_a) * w``. All channels share the mode.
-
-    Args:
-        keys: int ``[n, M]`` sorted key frames, first 0 and last ``num_frames - 1``.
-        values: ``[n, M, C]`` values at the keys.
-        modes: int ``[n, M]``, see ``sample_interp_modes``.
-        num_frames: T.
-
-    Returns:
-        ``[n, T, C]`` float64, equal to ``values`` at the key frames.
-    """
-    t = np.arange(num_frames)
-    seg = (keys[:, None, :] <= t[None, :, None]).sum(-1) - 1  # [n, T], last key <= t
-    nxt = np.minimum(seg + 1, keys.shape[1] - 1)
-    rows = np.arange(keys.shape[0])[:, None]
-    a, b = keys[rows, seg], keys[rows, nxt]  # [n, T]
-    u = (t - a) / np.maximum(b - a, 1)  # [n, T], 0 at keys
-    mode = modes[rows, seg]
-    w = np.where(mode == 1, u * u, np.where(mode == 2, u * (2.0 - u), u))
-    v0, v1 = values[rows, seg], values[rows, nxt]  # [n, T, C]
-    return v0 + (v1 - v0) * w[..., None]
-
-
-def _walk(
-    rng: np.random.Generator,
-    keys: np.ndarray,
-    start: np.ndarray,
-    velocity: np.ndarray,
-    bounds: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Random walk over key frames: each key adds ``U(±velocity * Δframes)`` per channel.
-
-    Args:
-        keys: int ``[n, M]`` sorted key frames.
-        start: ``[n, C]`` value at frame 0.
-        velocity: ``[n, 1]`` max step per frame.
-        bounds: optional ``(low, high)`` broadcastable to ``[n, C]``; the value is clipped after
-            every step, as the reference does for the linear centre walk.
-
-    Returns:
-        ``[n, M, C]`` values at the keys.
-    """
-    gap = np.diff(keys, axis=1)[..., None]  # [n, M-1, 1], 0 for repeated keys
-    steps = rng.uniform(-1.0, 1.0, (*gap.shape[:2], start.shape[1])) * (velocity[:, None] * gap)
-    if bounds is None:
-        return np.concatenate([start[:, None], start[:, None] + np.cumsum(steps, axis=1)], axis=1)
-    out = [start]
-    for j in range(steps.shape[1]):  # M-1 <= 3 steps with the reference's probs
-        out.append(np.clip(out[-1] + steps[:, j], *bounds))
-    return np.stack(out, axis=1)
-
-
-def _keyed_walks(
-    rng: np.random.Generator,
-    cfg: TrajectoryConfig,
-    num_frames: int,
-    start: np.ndarray,
-    velocity: np.ndarray,
-    bounds: tuple[np.ndarray, np.ndarray] | None = None,
-    log_rows: int = 0,
-) -> np.ndarray:
-    """Independent key frames per row, a random walk on them, then per-segment interpolation.
-
-    All walks of a call (sizes, angles, linear centres) are stacked as rows so each numpy op runs
-    once per batch. The first ``log_rows`` rows walk in log space and are exponentiated at the
-    keys, i.e. sizes are multiplied by ``exp(U(±v·Δ))`` and interpolated linearly in size.
-
-    Returns:
-        ``[n, T, C]``.
-    """
-    keys = sample_key_frames(rng, start.shape[0], num_frames, cfg.key_frame_probs)  # [n, M]
-    values = _walk(rng, keys, start, velocity, bounds)  # [n, M, C]
-    values[:log_rows] = np.exp(values[:log_rows])
-    return interpolate_key_frames(keys, values, sample_interp_modes(rng, keys, cfg.interp_probs), num_frames)
 
 
 # ----------------------------------------------------------------------------------- gaussian path
@@ -337,6 +96,9 @@ def _gaussian_centres(
     return np.trunc(path[:, idx])
 
 
+# ------------------------------------------------------------------------ size / angle / centre walks
+
+
 def _motion_walks(
     rng: np.random.Generator,
     cfg: TrajectoryConfig,
@@ -363,14 +125,16 @@ def _motion_walks(
         velocity.append(np.full((n, 1), cfg.loc_velocity * factor))
         free = np.full((2 * n, 2), np.inf)
         bounds = (np.concatenate([-free, low]), np.concatenate([free, high]))
-    walks = _keyed_walks(rng, cfg, num_frames, np.concatenate(start), np.concatenate(velocity), bounds, log_rows=n)
+    walks = keyed_walks(rng, cfg, num_frames, np.concatenate(start), np.concatenate(velocity), bounds, log_rows=n)
     return walks[:n], walks[n : 2 * n, :, 0], (walks[2 * n :] if bounds is not None else None)
 
 
 # ------------------------------------------------------------------------------------- public API
 
 
-def _box_shapes(rng: np.random.Generator, cfg: TrajectoryConfig, n: int, factor: float, size_xy: np.ndarray):
+def _box_shapes(
+    rng: np.random.Generator, cfg: TrajectoryConfig, n: int, factor: float, size_xy: np.ndarray
+) -> np.ndarray:
     """First-frame ``(w, h)`` per object from a uniform anchor, jittered and clipped: ``[n, 2]``."""
     scales = np.asarray(cfg.scales) * factor
     ratios = np.asarray(cfg.ratios)
@@ -390,7 +154,7 @@ def _frame_hw(frame_size: int | Sequence[int]) -> tuple[int, int]:
 def _numpy_rng(generator: torch.Generator | None) -> np.random.Generator:
     """A numpy generator seeded from ``generator`` (or torch's global RNG when None)."""
     device = generator.device if generator is not None else "cpu"
-    seed = torch.randint(0, 2**62, (1,), generator=generator, device=device).item()
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
     return np.random.default_rng(seed)
 
 
@@ -417,8 +181,8 @@ def sample_trajectories(
         truncated to integers like the reference's paste. Both on the CPU.
     """
     cfg = TrajectoryConfig.from_any(cfg)
-    _int("batch_size", batch_size, low=1)
-    _int("num_frames", num_frames, low=2)
+    check_int("batch_size", batch_size, low=1)
+    check_int("num_frames", num_frames, low=2)
     height, width = _frame_hw(frame_size)
     size_xy = np.array([width, height], dtype=np.float64)  # x before y, like the boxes
     factor = min(height, width) / cfg.reference_size

@@ -10,14 +10,7 @@ from smile.teachers.clip import (
     load_clip_visual_state_dict,
 )
 from smile.teachers.dino import DINOTeacher, load_dino_state_dict
-from smile.teachers.feature import (
-    TEACHER_KINDS,
-    FeatureTarget,
-    FrozenTeacher,
-    build_target,
-    build_teacher,
-    resample_token_grid,
-)
+from smile.teachers.feature import FeatureTarget, FrozenTeacher, resample_token_grid
 from smile.teachers.random import RandomTeacher
 from smile.teachers.targets import (
     FEATURE_NORMS,
@@ -44,10 +37,7 @@ __all__ = [
     "IMAGENET_STD",
     "PixelTarget",
     "RandomTeacher",
-    "TEACHER_KINDS",
     "build_clip_visual",
-    "build_target",
-    "build_teacher",
     "clip_channel_standardize",
     "load_clip_visual_state_dict",
     "load_dino_state_dict",

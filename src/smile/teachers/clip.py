@@ -32,7 +32,7 @@ from open_clip.transformer import LayerNorm, QuickGELU, VisionTransformer
 from torch import Tensor, nn
 
 from smile.teachers.feature import FrozenTeacher, check_complete_state_dict, missing_weights_error
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "CLIP_MEAN",
@@ -44,8 +44,6 @@ __all__ = [
     "load_clip_visual_state_dict",
 ]
 
-CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 INPUT_NORMS = ("imagenet", "clip")
 
 _WEIGHTS_HELP = (

@@ -17,11 +17,12 @@ from __future__ import annotations
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
-from torch import Tensor, nn
+from timm.models.vision_transformer import VisionTransformer
+from torch import Tensor
 
 from smile.teachers.feature import FrozenTeacher, check_complete_state_dict, missing_weights_error
 
@@ -73,7 +74,7 @@ class DINOTeacher(FrozenTeacher):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: VisionTransformer,
         frame_stride: int = 2,
         student_grid: tuple[int, int] | None = None,
         student_patch_size: int = 16,
@@ -107,7 +108,7 @@ class DINOTeacher(FrozenTeacher):
             file = DINO_FILES.get(arch, "the DINO checkpoint")
             raise missing_weights_error(path, f"DINO {arch}", _WEIGHTS_HELP.format(file=file))
         model_kwargs.setdefault("dynamic_img_size", True)
-        model = timm.create_model(arch, pretrained=False, num_classes=0, **model_kwargs)
+        model = cast(VisionTransformer, timm.create_model(arch, pretrained=False, num_classes=0, **model_kwargs))
         sd = load_dino_state_dict(path)
         check_complete_state_dict(model, sd, path, f"DINO {arch} backbone")
         model.load_state_dict(sd, strict=True)

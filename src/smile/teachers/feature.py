@@ -1,4 +1,4 @@
-"""Frozen feature teachers: the shared frame/grid plumbing, the feature target and the factory.
+"""Frozen feature teachers: the shared frame/grid plumbing and the feature target.
 
 Every teacher (CLIP, DINO, the random test teacher) maps a clip ``[B, 3, T, H, W]`` to
 ``[B, (T/frame_stride)*h*w, C]`` tokens in the student's t-major order: it encodes frames
@@ -12,29 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from smile.teachers.targets import FEATURE_NORMS, PixelTarget, normalize_features
+from smile.teachers.targets import FEATURE_NORMS, normalize_features
 
 __all__ = [
-    "TEACHER_KINDS",
     "FrozenTeacher",
     "FeatureTarget",
-    "build_teacher",
-    "build_target",
     "check_complete_state_dict",
     "missing_weights_error",
     "resample_token_grid",
     "resolve_dtype",
     "select_frames",
 ]
-
-TEACHER_KINDS = ("clip_b16", "clip_l14", "dino_s16", "dino_b16", "random")
 
 _DTYPE_NAMES = {
     "fp32": torch.float32,
@@ -217,7 +211,10 @@ class FeatureTarget(nn.Module):
         self.teacher = teacher.requires_grad_(False).eval()
         self.norm = norm
         self.eps = eps
-        self.dim = int(teacher.dim)
+        dim = getattr(teacher, "dim", None)
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise ValueError(f"the teacher needs an int `dim` (its output width), got {dim!r}")
+        self.dim = dim
         self.patch_size = getattr(teacher, "patch_size", None)
         self.frame_stride = getattr(teacher, "frame_stride", None)
 
@@ -233,37 +230,3 @@ class FeatureTarget(nn.Module):
 
     def extra_repr(self) -> str:
         return f"norm={self.norm}, dim={self.dim}"
-
-
-def build_teacher(kind: str, path: str | None = None, **kwargs: Any) -> nn.Module:
-    """Teacher by config name (``model.teacher.kind``); weights only from the local ``path``.
-
-    Kinds: ``clip_b16`` / ``clip_l14`` -> :meth:`CLIPTeacher.from_file` (``ViT-B-16`` / ``ViT-L-14``),
-    ``dino_s16`` / ``dino_b16`` -> :meth:`DINOTeacher.from_file` (timm ``vit_small|base_patch16_224``),
-    ``random`` -> :class:`RandomTeacher` (no file). ``kwargs`` go to the constructor.
-    """
-    # Imported here: clip/dino/random import this module for FrozenTeacher.
-    from smile.teachers.clip import CLIPTeacher
-    from smile.teachers.dino import DINOTeacher
-    from smile.teachers.random import RandomTeacher
-
-    if kind == "random":
-        if path is not None:
-            raise ValueError("the random teacher has no weights; leave model.teacher.path unset")
-        return RandomTeacher(**kwargs)
-    if kind in ("clip_b16", "clip_l14"):
-        return CLIPTeacher.from_file(path, arch="ViT-B-16" if kind == "clip_b16" else "ViT-L-14", **kwargs)
-    if kind in ("dino_s16", "dino_b16"):
-        arch = "vit_small_patch16_224" if kind == "dino_s16" else "vit_base_patch16_224"
-        return DINOTeacher.from_file(path, arch=arch, **kwargs)
-    raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
-
-
-def build_target(
-    kind: str, path: str | None = None, norm: str = "clip_channel_standardize", **kwargs: Any
-) -> nn.Module:
-    """Any regression target by name: ``pixel`` -> :class:`PixelTarget` (``kwargs`` to it), else a
-    :class:`FeatureTarget` over :func:`build_teacher` ``(kind, path, **kwargs)`` with ``norm``."""
-    if kind == "pixel":
-        return PixelTarget(**kwargs)
-    return FeatureTarget(build_teacher(kind, path, **kwargs), norm=norm)

@@ -1,5 +1,7 @@
 """Regression targets: raw-pixel cubes (SPEC §5.2) and the normalisation of teacher features (§5.1).
 
+The pixel layout and the ImageNet constants live in :mod:`smile.video` (re-exported here for old imports).
+
 Everything here runs in float32 at least, whatever the input precision: targets are
 standardised with small denominators, where bf16/fp16 would lose most of the signal.
 """
@@ -10,8 +12,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
+
+from smile.video import IMAGENET_MEAN, IMAGENET_STD, denormalize, patchify
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -24,22 +27,12 @@ __all__ = [
     "PixelTarget",
 ]
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 FEATURE_NORMS = ("clip_channel_standardize", "token_layernorm", "none")
 
 
 def _upcast(x: Tensor) -> Tensor:
     """Float32 for half types and ints; float64 stays float64."""
     return x if x.dtype == torch.float64 else x.float()
-
-
-def _channel_stats(values: Sequence[float] | Tensor, like: Tensor) -> Tensor:
-    """Per-channel statistics shaped ``[1, C, 1, 1, 1]`` to broadcast over ``[B, C, T, H, W]``."""
-    stats = torch.as_tensor(values, dtype=like.dtype, device=like.device)
-    if stats.numel() != like.shape[1]:
-        raise ValueError(f"expected {like.shape[1]} per-channel values, got {stats.numel()}")
-    return stats.reshape(1, -1, 1, 1, 1)
 
 
 def _standardize(x: Tensor, dim: int, eps: float) -> Tensor:
@@ -75,29 +68,17 @@ def pixel_targets(
         eps: added to the std.
 
     Returns:
-        float32 ``[B, N, tubelet*p*p*C]`` with tokens t-major ``(t, h, w)`` and values ordered
-        ``(p c)``: pixel ``(tubelet, p_h, p_w)``-major, channel last, i.e. ``pixel_idx * C + c``.
+        float32 (float64 for float64 input) ``[B, N, tubelet*p*p*C]`` in :func:`smile.video.patchify`'s
+        layout: tokens t-major ``(t, h, w)``, values ``(p c)``, i.e. ``pixel_idx * C + c``.
     """
     if video.ndim != 5:
         raise ValueError(f"video must be [B, C, T, H, W], got shape {tuple(video.shape)}")
-    _, _, t, h, w = video.shape
-    if t % tubelet_size or h % patch_size or w % patch_size:
-        raise ValueError(
-            f"video (T, H, W) = {(t, h, w)} must be divisible by (tubelet, p, p) = "
-            f"{(tubelet_size, patch_size, patch_size)}"
-        )
-    x = _upcast(video)
-    x = x * _channel_stats(std, x) + _channel_stats(mean, x)  # [B, C, T, H, W], pixel values
-    cubes = rearrange(
-        x,
-        "b c (t pt) (h ph) (w pw) -> b (t h w) (pt ph pw) c",
-        pt=tubelet_size,
-        ph=patch_size,
-        pw=patch_size,
-    )  # [B, N, tubelet*p*p, C]
-    if normalize:
-        cubes = _standardize(cubes, dim=-2, eps=eps)
-    return rearrange(cubes, "b n p c -> b n (p c)")  # [B, N, tubelet*p*p*C]
+    x = denormalize(video, mean, std, channel_dim=1, clamp=False)  # [B, C, T, H, W], pixel values
+    cubes = patchify(x, patch_size, tubelet_size)  # [B, N, tubelet*p*p*C]
+    if not normalize:
+        return cubes
+    cubes = cubes.unflatten(-1, (-1, video.shape[1]))  # [B, N, tubelet*p*p, C]
+    return _standardize(cubes, dim=-2, eps=eps).flatten(-2)  # [B, N, tubelet*p*p*C]
 
 
 def clip_channel_standardize(feats: Tensor, eps: float = 1e-6) -> Tensor:

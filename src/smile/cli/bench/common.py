@@ -29,7 +29,7 @@ def _compose(overrides: list[str]) -> Any:
     """The training config of ``overrides``, as ``train.py`` would compose it (outputs under /tmp)."""
     from hydra import compose, initialize_config_dir
 
-    from smile.train import CONFIG_DIR
+    from smile.build import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(config_name="train", overrides=["paths.output_dir=/tmp/smile-bench", *overrides])

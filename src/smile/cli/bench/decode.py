@@ -6,12 +6,17 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smile.cli.bench.common import _print_table
 
+if TYPE_CHECKING:
+    from smile.data.decoding import Backend
 
-def bench_decode(videos: list[Path], backends: list[str], clips: int, frames: int, rate: int) -> list[dict[str, Any]]:
+
+def bench_decode(
+    videos: list[Path], backends: list[Backend], clips: int, frames: int, rate: int
+) -> list[dict[str, Any]]:
     """Milliseconds per pretraining clip (random 16 x 4 window) for each decoding backend."""
     import numpy as np
 
@@ -21,11 +26,15 @@ def bench_decode(videos: list[Path], backends: list[str], clips: int, frames: in
     rows = []
     for backend in backends:
         rng = np.random.default_rng(0)
+
+        def choose(n: int, rng: np.random.Generator = rng) -> np.ndarray:
+            return pretrain_indices(n, frames, rate, rng=rng)
+
         times = []
         for i in range(clips):
             path = videos[i % len(videos)]
             start = time.perf_counter()
-            frames_, _ = read_clip(path, lambda n, rng=rng: pretrain_indices(n, frames, rate, rng=rng), backend=backend)
+            frames_, _ = read_clip(path, choose, backend=backend)
             times.append(time.perf_counter() - start)
         ms = 1e3 * float(np.median(times))
         rows.append(

@@ -18,18 +18,18 @@ def bench_step(overrides: list[str], steps: int, warmup: int, compile_model: boo
     from hydra.utils import instantiate
     from torch.utils.flop_counter import FlopCounterMode
 
+    from smile.build import build_pretrain_module
     from smile.data.datamodule import normalize_video
     from smile.lit.optim import param_groups
-    from smile.train import build_module
 
     cfg = _compose(overrides)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    module = build_module(cfg).to(dev)
+    module = build_pretrain_module(cfg).to(dev)
     module.train()
     if compile_model:
-        module.net = torch.compile(module.net)
+        module.net = torch.compile(module.net)  # type: ignore[assignment]  # a compiled module stands in for it
     masking = instantiate(cfg.data.masking)
-    motion = instantiate(cfg.data.motion) if cfg.data.get("motion") else None
+    motion = instantiate(cfg.data.motion) if "motion" in cfg.data and cfg.data.motion else None
     b, v = cfg.data.batch_size, cfg.video
     clips = torch.randint(0, 256, (b, 3, v.num_frames, v.img_size, v.img_size), dtype=torch.uint8, device=dev)
     grid = (v.num_frames // v.tubelet_size, v.img_size // v.patch_size, v.img_size // v.patch_size)

@@ -4,7 +4,7 @@ One dataset, three modes:
 
 * ``train``: one random clip (:func:`~smile.data.sampling.dense_indices` or
   :func:`~smile.data.sampling.segment_indices`) augmented by the reference recipe
-  (:func:`~smile.data.transforms.finetune_train_transform`). The clip leaves the worker as a
+  (:class:`~smile.data.transforms.FinetuneTrainTransform`). The clip leaves the worker as a
   normalised float tensor, unlike pretraining's uint8 clips: RandAugment needs uint8/PIL frames
   on the CPU and the reference normalises before the crop and erasing, so the float step cannot
   be deferred to the device without changing the numbers.
@@ -15,11 +15,12 @@ One dataset, three modes:
   decoded the whole video once per view, SPEC §10.16).
 
 Videos come from a list file (the reference's ``<path> <label>`` or a ``path,label`` CSV, read by
-:func:`~smile.data.datasets.list.read_video_list`) or from records (e.g.
-:class:`~smile.data.indexes.VideoRecord`). Broken videos follow the list dataset's policy
-(:class:`~smile.data.datasets.list.BadVideoPolicy`): logged, counted, replaced by the next video,
-fatal past ``max_bad_fraction``. In ``test`` mode a replaced video shows up twice under the
-successor's ``index`` and the broken one is missing from the evaluation.
+:func:`~smile.data.datasets.list.read_video_list`), a dataset index
+(:func:`~smile.data.indexes.index_dataset`) or records (e.g. :class:`~smile.data.indexes.VideoRecord`).
+Broken videos follow the list dataset's policy (:class:`~smile.data.datasets.list.BadVideoPolicy`):
+logged, counted, replaced by the next video, fatal past ``max_bad_fraction``. In ``test`` mode a
+replaced video shows up twice under the successor's ``index`` and the broken one is missing from
+the evaluation.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch.utils.data import Dataset, default_collate
 
 from smile.data.datasets.list import BadVideoPolicy, EpochAware, check_index, read_video_list
 from smile.data.decoding import Backend, read_clip
+from smile.data.indexes import DatasetIndex
 from smile.data.sampling import (
     DEFAULT_TEST_CLIPS,
     SAMPLINGS,
@@ -42,14 +44,8 @@ from smile.data.sampling import (
     multiview_indices,
     segment_indices,
 )
-from smile.data.transforms import (
-    RAND_AUGMENT,
-    EvalTransform,
-    FinetuneTrainTransform,
-    eval_transform,
-    finetune_train_transform,
-)
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.data.transforms import RAND_AUGMENT, EvalTransform, FinetuneTrainTransform
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 Mode = Literal["train", "val", "test"]
 MODES = ("train", "val", "test")
@@ -98,8 +94,9 @@ class VideoClassificationDataset(EpochAware, Dataset):
     """Clips with labels for finetuning (``train``), validation (``val``) and multi-view test.
 
     Args:
-        records_or_list_file: A list file, or records ``(path, label[, video_id])`` /
-            objects with ``path``, ``label`` (and optionally ``video_id``).
+        records_or_list_file: A list file, a :class:`~smile.data.indexes.DatasetIndex` (what the
+            dataset configs build with :func:`~smile.data.indexes.index_dataset`), or records
+            ``(path, label[, video_id])`` / objects with ``path``, ``label`` (and optionally ``video_id``).
         root: Folder for relative paths (list default: the list file's folder; records: as given).
         mode: ``"train"``, ``"val"`` or ``"test"``.
         sampling: ``"dense"`` (K400, UCF101, HMDB51) or ``"segment"`` (SSv2).
@@ -140,7 +137,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
 
     def __init__(
         self,
-        records_or_list_file: str | os.PathLike | Sequence[Record],
+        records_or_list_file: str | os.PathLike | DatasetIndex | Sequence[Record],
         root: str | os.PathLike | None = None,
         mode: Mode = "train",
         sampling: str = "dense",
@@ -172,12 +169,12 @@ class VideoClassificationDataset(EpochAware, Dataset):
         self.test_clips = DEFAULT_TEST_CLIPS[sampling] if test_clips is None else int(test_clips)
         self.num_sample, self.backend, self.seed, self.decode_size = int(num_sample), backend, int(seed), decode_size
         if mode == "train":
-            self.transform: FinetuneTrainTransform | EvalTransform = finetune_train_transform(
-                img_size, aa or None, scale, flip, reprob, mean, std
+            self.transform: FinetuneTrainTransform | EvalTransform = FinetuneTrainTransform(
+                img_size, aa or None, scale, flip=flip, reprob=reprob, mean=mean, std=std
             )
         else:
             crop = "three" if mode == "test" else "centre"
-            self.transform = eval_transform(img_size, short_side, crop, test_crops, mean, std, normalize_eval)
+            self.transform = EvalTransform(img_size, short_side, crop, test_crops, mean, std, normalize_eval)
         self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.source)
         self.bad_videos = self.policy.bad_videos
         self._init_epoch()
@@ -194,13 +191,14 @@ class VideoClassificationDataset(EpochAware, Dataset):
 
     @staticmethod
     def _read(
-        source: str | os.PathLike | Sequence[Record], root: str | os.PathLike | None, config_key: str
+        source: str | os.PathLike | DatasetIndex | Sequence[Record], root: str | os.PathLike | None, config_key: str
     ) -> tuple[str, list[str], list[int], list[str]]:
-        """(name for messages, paths, labels, video ids) from a list file or records."""
+        """(name for messages, paths, labels, video ids) from a list file, an index or records."""
         if isinstance(source, (str, os.PathLike)):
             paths, labels = read_video_list(source, root, config_key)
             return os.fspath(source), paths, labels, [video_id_of(p) for p in paths]
-        paths, labels, ids = _read_records(source, root)
+        records = source.records if isinstance(source, DatasetIndex) else source
+        paths, labels, ids = _read_records(records, root)
         return f"<{len(paths)} records>", paths, labels, ids
 
     def __len__(self) -> int:
@@ -209,7 +207,17 @@ class VideoClassificationDataset(EpochAware, Dataset):
     @property
     def num_views(self) -> int:
         """Views per test item (``test_clips * test_crops``)."""
-        return self.test_clips * self.transform.num_crops if self.mode == "test" else 1
+        return self.test_clips * self._eval_transform.num_crops if self.mode == "test" else 1
+
+    @property
+    def _train_transform(self) -> FinetuneTrainTransform:
+        assert isinstance(self.transform, FinetuneTrainTransform), "mode 'train' builds a FinetuneTrainTransform"
+        return self.transform
+
+    @property
+    def _eval_transform(self) -> EvalTransform:
+        assert isinstance(self.transform, EvalTransform), "modes 'val' and 'test' build an EvalTransform"
+        return self.transform
 
     # --- frame numbers (pure functions of the frame count, so a decoder fallback agrees) --------
 
@@ -239,13 +247,13 @@ class VideoClassificationDataset(EpochAware, Dataset):
         clips = []
         for s in range(self.num_sample):
             rng = np.random.default_rng([self.seed, index, self.epoch, 1, s])
-            clips.append(self.transform(frames, rng))  # [3, T, S, S]
+            clips.append(self._train_transform(frames, rng))  # [3, T, S, S]
         return clips[0] if self.num_sample == 1 else torch.stack(clips)
 
     def load_val(self, index: int) -> torch.Tensor:
         """``[3, T, S, S]``: the centre clip, short-side resize, centre crop."""
         frames, _ = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
-        return self.transform(frames)
+        return self._eval_transform(frames)
 
     def load_test(self, index: int) -> torch.Tensor:
         """``[V, 3, T, S, S]``: all views from one decode of the union of their frames."""
@@ -256,9 +264,10 @@ class VideoClassificationDataset(EpochAware, Dataset):
             return np.unique(views[0])  # sorted union [U]
 
         frames, union = self._decode(index, choose)  # [U, H, W, 3]
-        resized = self.transform.resize(frames)  # [U, 3, h, w], once for all views
+        transform = self._eval_transform
+        resized = transform.resize(frames)  # [U, 3, h, w], once for all views
         positions = np.searchsorted(union, views[0])  # [C, T] rows of `resized`
-        clips = [self.transform.crops(resized[torch.from_numpy(pos)]) for pos in positions]  # C x [n, 3, T, S, S]
+        clips = [transform.crops(resized[torch.from_numpy(pos)]) for pos in positions]  # C x [n, 3, T, S, S]
         return torch.cat(clips)  # [C * n, 3, T, S, S], clip-major
 
     def __getitem__(self, index: int) -> dict[str, Any]:

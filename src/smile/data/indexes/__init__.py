@@ -1,8 +1,9 @@
-"""Video indexes from each published dataset layout, all as one ``list[VideoRecord]`` (SPEC §2.1, §7.3).
+"""Video indexes from each published dataset layout, all as one :class:`DatasetIndex` (SPEC §2.1, §7.3).
 
-Every reader returns the same thing: records ``(path, label, video_id)`` and the class names
-(``classes[label]``). :func:`write_list` turns them into the ``<path> <label>`` list that
-:class:`~smile.data.datasets.list.VideoListDataset` and the finetuning datasets read.
+:func:`index_dataset` reads one split of any format: records ``(path, label, video_id)``, the
+class names (``classes[label]``) and the annotated videos that are missing. The finetuning
+datasets take the index as it is; :func:`write_list` turns it into the ``<path> <label>`` list
+that :class:`~smile.data.datasets.list.VideoListDataset` reads.
 
 Formats (``annotations`` defaults to ``root``):
 
@@ -32,7 +33,7 @@ never fatal: real Kinetics copies miss a few percent. Folders are listed once wi
 never stat'ed per record.
 """
 
-from smile.data.indexes.build import build_index, index_dataset, load_records, write_list
+from smile.data.indexes.build import index_dataset, write_list
 from smile.data.indexes.common import CLASSES_FILE, FORMATS, VIDEO_EXTS, DatasetIndex, Row, VideoRecord
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
     "DatasetIndex",
     "Row",
     "VideoRecord",
-    "build_index",
     "index_dataset",
-    "load_records",
     "write_list",
 ]

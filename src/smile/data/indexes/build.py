@@ -1,4 +1,4 @@
-"""Entry points: one split of any supported format as records + class names, and writing a list."""
+"""Entry points: one split of any supported format as a :class:`DatasetIndex`, and writing a list."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def index_dataset(
 ) -> DatasetIndex:
     """Read one split of a dataset in its published layout (see the :mod:`smile.data.indexes` docstring).
 
+    The one entry point for every user: ``smile-data index`` writes its records and classes to a
+    list, and the dataset configs (``configs/data/k400.yaml`` ...) hand the whole index to
+    :class:`~smile.data.datasets.classify.VideoClassificationDataset`. Missing videos are logged
+    and dropped (:attr:`DatasetIndex.missing` names them).
+
     Args:
         format: One of :data:`FORMATS`.
         root: Folder of the videos (for ``list``: the list file, or the base of relative paths).
@@ -54,21 +59,6 @@ def index_dataset(
     if index.missing:
         log.warning("%s %s: %s", format, split, index.summary())
     return index
-
-
-def build_index(
-    format: str,
-    root: str | os.PathLike,
-    annotations: str | os.PathLike | None = None,
-    split: str = "train",
-    fold: int = 1,
-) -> tuple[list[VideoRecord], list[str]]:
-    """Records and class names of one split; missing videos are logged and dropped.
-
-    Same arguments as :func:`index_dataset`, which also returns the missing ids.
-    """
-    index = index_dataset(format, root, annotations, split, fold)
-    return index.records, index.classes
 
 
 def _write_classes(path: Path, classes: list[str]) -> None:
@@ -107,14 +97,3 @@ def write_list(records: list[VideoRecord], out: str | os.PathLike, classes: list
         else:
             f.writelines(f"{p} {label}\n" for p, label in rows)
     return out
-
-
-def load_records(
-    format: str,
-    root: str | os.PathLike,
-    annotations: str | os.PathLike | None = None,
-    split: str = "train",
-    fold: int = 1,
-) -> list[VideoRecord]:
-    """Just the records of :func:`build_index` (what a dataset config passes to a dataset)."""
-    return build_index(format, root, annotations, split, fold)[0]

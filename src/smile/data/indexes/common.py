@@ -78,8 +78,8 @@ def _video_files(
         subdirs = sorted((d for d in dirs if d.name.lower() not in skip), key=lambda d: d.name)
         groups = [files] + [_scan(Path(d.path))[0] for d in subdirs]
         for group in groups:
-            videos = [(os.path.splitext(e.name), e.path) for e in group]
-            videos = [(stem, ext.lower(), p) for (stem, ext), p in videos if ext.lower() in VIDEO_EXTS]
+            named = [(os.path.splitext(e.name), e.path) for e in group]
+            videos = [(stem, ext.lower(), p) for (stem, ext), p in named if ext.lower() in VIDEO_EXTS]
             for stem, _, path in sorted(videos, key=lambda v: VIDEO_EXTS.index(v[1])):
                 found.setdefault(key(stem), os.path.abspath(path))
     return found

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from smile.data.datasets.list import read_video_list
 from smile.data.indexes.common import (
@@ -47,7 +48,7 @@ def _read_list(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     base = os.path.abspath(root) if root.is_dir() else None
     paths, labels = read_video_list(list_file, base, config_key="--annotations")
     paths = [os.path.abspath(p) for p in paths]
-    present = set()
+    present: set[str] = set()
     for parent in {os.path.dirname(p) for p in paths}:  # one listing per folder, no stat per video
         present.update(e.path for e in _scan(Path(parent))[0])
     rows = [(os.path.splitext(os.path.basename(p))[0], (p,), label) for p, label in zip(paths, labels, strict=True)]
@@ -101,21 +102,25 @@ def _read_k400(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
 # --- Something-Something v2 -------------------------------------------------------------------
 
 
-def _load_json(path: Path, what: str) -> object:
+def _load_json(path: Path, what: str) -> Any:
     with open(_require(path, what), encoding="utf-8") as f:
         return json.load(f)
 
 
 def _read_ssv2(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     split = _canonical_split(split, ("train", "val", "test"))
-    table = _load_json(ann / "something-something-v2-labels.json", 'a JSON object {"<template>": "<index>"}')
+    table: dict[str, str] = _load_json(
+        ann / "something-something-v2-labels.json", 'a JSON object {"<template>": "<index>"}'
+    )
     by_index = {int(index): name for name, index in table.items()}
     if sorted(by_index) != list(range(len(table))):
         raise ValueError(f"{ann / 'something-something-v2-labels.json'}: indexes must run 0..{len(table) - 1}")
     classes = [by_index[i] for i in range(len(table))]
     name = {"train": "train", "val": "validation", "test": "test"}[split]
-    items = _load_json(ann / f"something-something-v2-{name}.json", 'a JSON list of {"id", "label", "template", ...}')
-    rows = []
+    items: list[dict[str, Any]] = _load_json(
+        ann / f"something-something-v2-{name}.json", 'a JSON list of {"id", "label", "template", ...}'
+    )
+    rows: list[Row] = []
     for item in items:
         label = -1
         if "template" in item:
@@ -146,7 +151,7 @@ def _read_ucf101(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     label_of = {name.lower(): i for i, name in enumerate(classes)}
     kind = "trainlist" if split == "train" else "testlist"
     path = _require(ann / f"{kind}0{fold}.txt", "lines '<Class>/<video>.avi' (+ ' <index>' in trainlists)")
-    rows = []
+    rows: list[Row] = []
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -167,7 +172,7 @@ def _read_ucf101(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
 
 def _hmdb_rows(path: Path, label: int, flag: str) -> list[Row]:
     """The videos of one class split file whose flag is ``flag``."""
-    rows = []
+    rows: list[Row] = []
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         fields = line.split()
         if fields and (len(fields) != 2 or fields[1] not in ("0", "1", "2")):

@@ -4,9 +4,9 @@ Pretraining (:class:`MultiScaleCrop`): workers keep clips in uint8 end to end (D
 that path never builds float copies on the CPU: PyTorch resizes uint8 ``channels_last`` tensors
 directly.
 
-Finetuning (SPEC §7.1-7.2): :func:`finetune_train_transform` (RandAugment, normalise, random
+Finetuning (SPEC §7.1-7.2): :class:`FinetuneTrainTransform` (RandAugment, normalise, random
 resized crop, flip, random erasing; float output, see :mod:`~smile.data.transforms.finetune` for
-why) and :func:`eval_transform` (short-side resize, centre or three crops). Every random transform
+why) and :class:`EvalTransform` (short-side resize, centre or three crops). Every random transform
 takes the item's ``numpy.random.Generator``, so augmentations are a pure function of (seed, index,
 epoch) even where timm draws from the global RNGs.
 
@@ -28,12 +28,7 @@ from smile.data.transforms.crops import (
     ShortSideResize,
     ThreeCrops,
 )
-from smile.data.transforms.finetune import (
-    EvalTransform,
-    FinetuneTrainTransform,
-    eval_transform,
-    finetune_train_transform,
-)
+from smile.data.transforms.finetune import EvalTransform, FinetuneTrainTransform
 from smile.data.transforms.pretrain import FIXED_OFFSETS, SNAP_PX, MultiScaleCrop
 
 __all__ = [
@@ -51,8 +46,6 @@ __all__ = [
     "RandomResizedCropClip",
     "ShortSideResize",
     "ThreeCrops",
-    "eval_transform",
-    "finetune_train_transform",
     "normalize_clip",
     "resize_clip",
 ]

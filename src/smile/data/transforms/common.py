@@ -1,4 +1,4 @@
-"""Helpers shared by the clip transforms: resizing, normalising and shape checks.
+"""Helpers shared by the clip transforms: resizing, normalising (via :mod:`smile.video`) and shape checks.
 
 Clips keep their dtype through resizing: PyTorch resizes uint8 ``channels_last`` tensors directly
 on the CPU, so the uint8 paths never build float copies (DESIGN §4).
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 
 def resize_clip(clip: torch.Tensor, size: tuple[int, int], antialias: bool = True) -> torch.Tensor:
@@ -37,14 +37,13 @@ def resize_clip(clip: torch.Tensor, size: tuple[int, int], antialias: bool = Tru
 def normalize_clip(
     clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
 ) -> torch.Tensor:
-    """uint8 frames ``[T, H, W, 3]`` -> float32 ``[3, T, H, W]``: ``(x / 255 - mean) / std``."""
+    """uint8 frames ``[T, H, W, 3]`` -> float32 ``[3, T, H, W]``: ``(x / 255 - mean) / std``.
+
+    The channels move first while the clip is still uint8 (one strided pass over bytes, not floats),
+    then :func:`smile.video.normalize` runs on the contiguous channel-first clip.
+    """
     _check_frames(clip)
-    shape = (3, 1, 1, 1)
-    m = torch.tensor(mean, dtype=torch.float32, device=clip.device).view(shape)
-    s = torch.tensor(std, dtype=torch.float32, device=clip.device).view(shape)
-    out = torch.empty((3, *clip.shape[:3]), dtype=torch.float32, device=clip.device)
-    out.copy_(clip.permute(3, 0, 1, 2))  # one strided pass; ~7x faster than permuting a float result
-    return out.div_(255.0).sub_(m).div_(s)  # [3, T, H, W]
+    return normalize(clip.permute(3, 0, 1, 2).contiguous(), mean, std)  # [3, T, H, W]
 
 
 def _resize(clip: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:

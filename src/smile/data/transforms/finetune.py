@@ -1,7 +1,7 @@
 """Finetuning pipelines (SPEC §7.1-7.2): the training transform and the evaluation transform.
 
-:func:`finetune_train_transform` (RandAugment, normalise, random resized crop, flip, random
-erasing; float output, see below for why) and :func:`eval_transform` (short-side resize, centre
+:class:`FinetuneTrainTransform` (RandAugment, normalise, random resized crop, flip, random
+erasing; float output, see below for why) and :class:`EvalTransform` (short-side resize, centre
 or three crops). Every random transform takes the item's ``numpy.random.Generator``, so
 augmentations are a pure function of (seed, index, epoch) even where timm draws from the global
 RNGs.
@@ -23,11 +23,11 @@ import torch
 from smile.data.transforms.augment import RAND_AUGMENT, ClipRandAugment, ClipRandomErasing
 from smile.data.transforms.common import _check_frames, normalize_clip
 from smile.data.transforms.crops import RandomHorizontalFlipClip, RandomResizedCropClip, ShortSideResize, ThreeCrops
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 
 class FinetuneTrainTransform:
-    """The reference's training augmentation of one clip, in SPEC §7.1's order.
+    """The reference's training augmentation of one clip, in SPEC §7.1's order (``flip=False`` for SSv2).
 
     RandAugment (PIL, same ops on every frame) -> ToTensor + normalise -> random resized crop ->
     horizontal flip -> random erasing per frame. Steps that are off (``aa=None``, ``flip=False``,
@@ -75,19 +75,6 @@ class FinetuneTrainTransform:
     def __repr__(self) -> str:
         steps = [self.rand_augment, "normalize", self.crop, self.flip, self.erase]
         return f"{type(self).__name__}({', '.join(str(s) for s in steps if s is not None)})"
-
-
-def finetune_train_transform(
-    img_size: int = 224,
-    aa: str | None = RAND_AUGMENT,
-    scale: Sequence[float] = (0.25, 1.0),
-    flip: bool = True,
-    reprob: float = 0.25,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> FinetuneTrainTransform:
-    """The SPEC §7.1 training transform (``flip=False`` for SSv2, SPEC §7.2)."""
-    return FinetuneTrainTransform(img_size, aa, scale, flip=flip, reprob=reprob, mean=mean, std=std)
 
 
 class EvalTransform:
@@ -148,16 +135,3 @@ class EvalTransform:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.resizer}, {self.cropper}, normalize={self.normalize})"
-
-
-def eval_transform(
-    img_size: int = 224,
-    short_side: int = 224,
-    crop: str = "centre",
-    num_crops: int = 3,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    normalize: bool = True,
-) -> EvalTransform:
-    """Validation (``crop="centre"``) or test (``crop="three"``) transform (SPEC §7.1-7.2)."""
-    return EvalTransform(img_size, short_side, crop, num_crops, mean, std, normalize)

@@ -1,19 +1,24 @@
-"""Media callback: every N steps, pictures of what the student saw and predicted."""
+"""Media callback: every N steps, pictures of what the student saw and predicted.
+
+When to draw and where the files go; the drawing itself is :mod:`smile.callbacks.render`.
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
+from torch import nn
 
 from smile.callbacks.loggers import log_animations, log_images
-from smile.callbacks.media import frame_strip, render_panels, side_by_side, write_animation, write_png
-from smile.teachers.targets import IMAGENET_MEAN, IMAGENET_STD
+from smile.callbacks.render import frame_strip, render_panels, side_by_side, write_animation, write_png
+from smile.models import MaskedAutoencoder
+from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +109,8 @@ class MediaLogger(L.Callback):
             with torch.random.fork_rng(devices=devices), torch.no_grad(), self._precision(trainer):
                 pl_module.eval()
                 return render_panels(
-                    pl_module.net,
-                    pl_module.target,
+                    cast(MaskedAutoencoder, pl_module.net),  # checked in on_train_batch_end: a pretraining module
+                    cast(nn.Module, pl_module.target),
                     batch["video"][:k],
                     batch["mask"][:k, 0],
                     mean,

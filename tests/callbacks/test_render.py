@@ -1,4 +1,4 @@
-"""The pure picture functions behind the media callback and smile-vis."""
+"""smile.callbacks.render: the pure picture functions behind the media callback and smile-vis."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
-from smile.callbacks.media import (
+from smile.callbacks.render import (
+    PixelCubeTarget,
     confusion_image,
     frame_strip,
     paint_mask,
     pca_colours,
     reconstruct_pixels,
     side_by_side,
-    unpatchify,
     write_animation,
 )
-from smile.teachers.targets import PixelTarget, pixel_targets
+from smile.teachers import FeatureTarget, PixelTarget, RandomTeacher
 
 P, PT = 8, 2
 
@@ -26,10 +26,9 @@ def _clip(b: int = 2, t: int = 4, s: int = 16) -> torch.Tensor:
     return torch.rand(b, 3, t, s, s, generator=torch.Generator().manual_seed(0))  # [B, 3, T, S, S] in [0, 1]
 
 
-def test_unpatchify_inverts_the_pixel_target_layout():
-    clip = _clip()
-    cubes = pixel_targets(clip, P, PT, mean=(0, 0, 0), std=(1, 1, 1), normalize=False)  # [B, N, PT*P*P*3]
-    assert torch.equal(unpatchify(cubes, (2, 2, 2), P, PT), clip)
+def test_pixel_targets_are_drawn_as_pixels_and_feature_targets_are_not():
+    assert isinstance(PixelTarget(P, PT), PixelCubeTarget)
+    assert not isinstance(FeatureTarget(RandomTeacher(dim=8)), PixelCubeTarget)
 
 
 @pytest.mark.parametrize("normalize", [True, False])

@@ -1,9 +1,11 @@
-"""Pictures of what the model sees and predicts: pure torch, shared by the media callback and ``smile-vis``.
+"""Rendering: pictures of what the model sees and predicts, shared by the media callback and ``smile-vis``.
 
-Every panel is a uint8 clip ``[B, 3, T, H, W]``; :func:`frame_strip` tiles panels into one image
-(rows = panels, columns = frames) and :func:`side_by_side` lays them next to each other per frame
-for an animation. Tokens follow the project's convention: t-major ``(t, h, w)`` order, bool masks
-with True = masked; pixel targets are ``(p c)`` cubes (see :func:`smile.teachers.targets.pixel_targets`).
+Pure torch (plus PIL / PyAV to write files); the callback that decides *when* to draw lives in
+:mod:`smile.callbacks.media_logger`. Every panel is a uint8 clip ``[B, 3, T, H, W]``;
+:func:`frame_strip` tiles panels into one image (rows = panels, columns = frames) and
+:func:`side_by_side` lays them next to each other per frame for an animation. Tokens follow the
+project's convention: t-major ``(t, h, w)`` order, bool masks with True = masked; pixel targets are
+``(p c)`` cubes in :func:`smile.video.patchify`'s layout, and normalisation comes from :mod:`smile.video`.
 """
 
 from __future__ import annotations
@@ -11,20 +13,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from smile.teachers.targets import PixelTarget, pixel_targets
+from smile.models import MaskedAutoencoder
+from smile.video import denormalize, patchify, unpatchify
 
 
-def denormalize(video: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """Normalised clips ``[B, 3, T, H, W]`` -> float32 pixel values in [0, 1] (clamped)."""
-    shape = (1, -1, 1, 1, 1)
-    m = torch.as_tensor(mean, dtype=torch.float32, device=video.device).view(shape)
-    s = torch.as_tensor(std, dtype=torch.float32, device=video.device).view(shape)
-    return (video.float() * s + m).clamp_(0.0, 1.0)  # [B, 3, T, H, W]
+@runtime_checkable
+class PixelCubeTarget(Protocol):
+    """What rendering needs to know of a pixel target (the teachers' ``PixelTarget``) to draw its predictions.
+
+    Matched by attributes, so this module does not import ``teachers/``: a feature target has no
+    ``tubelet_size`` / ``normalize`` and is drawn as PCA colours instead.
+    """
+
+    patch_size: int
+    tubelet_size: int
+    normalize: bool  # each cube was standardised per channel
+    eps: float  # added to the cube's std when it was standardised
 
 
 def to_uint8(video01: Tensor) -> Tensor:
@@ -47,23 +57,7 @@ def paint_mask(video: Tensor, mask: Tensor, patch_size: int, tubelet_size: int, 
     return video.masked_fill(cover, fill)
 
 
-def unpatchify(cubes: Tensor, grid: Sequence[int], patch_size: int, tubelet_size: int, channels: int = 3) -> Tensor:
-    """Inverse of the pixel-target layout: ``[B, N, tubelet*p*p*C]`` ``(p c)`` cubes -> ``[B, C, T, H, W]``."""
-    t, h, w = grid
-    return rearrange(
-        cubes,
-        "b (t h w) (pt ph pw c) -> b c (t pt) (h ph) (w pw)",
-        t=t,
-        h=h,
-        w=w,
-        pt=tubelet_size,
-        ph=patch_size,
-        pw=patch_size,
-        c=channels,
-    )
-
-
-def reconstruct_pixels(clip01: Tensor, mask: Tensor, preds: Tensor, target: PixelTarget) -> Tensor:
+def reconstruct_pixels(clip01: Tensor, mask: Tensor, preds: Tensor, target: PixelCubeTarget) -> Tensor:
     """The clip with masked cubes replaced by the predicted pixels, in [0, 1].
 
     Predictions of a per-cube normalised target (``target.normalize``) are un-normalised with the
@@ -78,8 +72,7 @@ def reconstruct_pixels(clip01: Tensor, mask: Tensor, preds: Tensor, target: Pixe
     """
     p, pt = target.patch_size, target.tubelet_size
     grid = (clip01.shape[2] // pt, clip01.shape[3] // p, clip01.shape[4] // p)
-    cubes = pixel_targets(clip01, p, pt, mean=(0.0,) * 3, std=(1.0,) * 3, normalize=False)  # [B, N, pt*p*p*3]
-    cubes = cubes.unflatten(-1, (-1, 3))  # [B, N, pt*p*p, 3]
+    cubes = patchify(clip01.float(), p, pt).unflatten(-1, (-1, 3))  # [B, N, pt*p*p, 3]
     pred = preds.float().unflatten(-1, (-1, 3))  # [B, N_masked, pt*p*p, 3]
     if target.normalize:
         mean = cubes.mean(dim=-2, keepdim=True)[mask]  # [B*N_masked, 1, 3]
@@ -129,7 +122,7 @@ def feature_panels(
 
 @torch.no_grad()
 def render_panels(
-    net: nn.Module,
+    net: MaskedAutoencoder,
     target: nn.Module,
     video: Tensor,
     mask: Tensor,
@@ -141,7 +134,7 @@ def render_panels(
 
     Args:
         net: Masked autoencoder ``net(video, mask [B, N]) -> [B, N_masked, C]``.
-        target: The target it regresses (:class:`PixelTarget` or a feature target).
+        target: The target it regresses (a :class:`PixelCubeTarget` or a feature target).
         video: Normalised clips ``[B, 3, T, H, W]`` (with objects, if any).
         mask: bool ``[B, N]``, True = masked.
         mean: Normalisation mean of ``video``.
@@ -155,11 +148,11 @@ def render_panels(
     """
     embed = net.encoder.patch_embed
     p, pt = embed.patch_size, embed.tubelet_size
-    clip01 = denormalize(video, mean, std)  # [B, 3, T, H, W]
+    clip01 = denormalize(video, mean, std)  # [B, 3, T, H, W] in [0, 1]
     panels = {"input": original.cpu()} if original is not None else {}
     panels["objects" if original is not None else "input"] = to_uint8(clip01)
     panels["masked"] = to_uint8(paint_mask(clip01, mask, p, pt))
-    if isinstance(target, PixelTarget):
+    if isinstance(target, PixelCubeTarget):
         panels["prediction"] = to_uint8(reconstruct_pixels(clip01, mask, net(video, mask), target))
     else:
         pred, gold = feature_panels(net, target, video, mask, p, pt)
