@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 from smile_testing import TINY, compose_cfg, write_video
 
+from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing
 from smile.data import VideoDataModule
 from smile.lit import ClassifierLitModule, PretrainLitModule
-from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in Path(CONFIG_DIR, "experiment").glob("*.yaml"))

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from smile_testing import TINY, compose_cfg
+from test_safe_loading import assert_refused, write_bad_checkpoints
 
 from smile import zoo
+from smile.cli.convert import main as convert_main
 from smile.models import MODEL_SIZES, create_pretrain_model, read_state_dict
+from smile.models.checkpoint import CheckpointError
 from smile.train import build_module
 
 URL = "https://example.org/weights/fake_tiny.pth"
@@ -92,3 +95,26 @@ def test_registry_entries_are_well_formed():
         assert e.name == name and e.url.startswith("https://") and e.model in MODEL_SIZES
         assert e.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", e.sha256)
         assert (e.kind == "finetune") == (e.num_classes > 0) and (e.kind == "pretrain") == (e.target_dim > 0)
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "hostile", "os_class"])
+def test_broken_cached_file_is_named_with_the_url(fake_entry, monkeypatch, tmp_path, capsys, kind):
+    entry, cache, _ = fake_entry
+    monkeypatch.setitem(zoo.ZOO, "fake_tiny", zoo.ZooEntry(**{**entry.__dict__, "sha256": None}))  # unverified
+    bad = write_bad_checkpoints(tmp_path / "bad", tmp_path / "pwned")[kind]
+    path = cache / "fake_tiny.pth"
+    path.write_bytes(bad.read_bytes())
+    argv = ["to-official", "zoo:fake_tiny", str(tmp_path / "x.pth"), "--zoo-dir", str(cache)]
+    assert convert_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert_refused(err, path)
+    assert err.startswith("smile-convert to-official: error: zoo:fake_tiny: ") and URL in err
+    cfg = compose_cfg([*TINY, "model.init_from=zoo:fake_tiny", f"paths.zoo_dir={cache}"], tmp_path / "run")
+    with pytest.raises(CheckpointError) as raised:
+        build_module(cfg)
+    assert_refused(str(raised.value), path)
+    if kind in ("random", "truncated"):  # visibly broken: refused when the name resolves, with the URL
+        with pytest.raises(CheckpointError, match="download it again") as raised:
+            zoo.resolve("zoo:fake_tiny", cache)
+        assert URL in str(raised.value)
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "x.pth").exists()

@@ -83,9 +83,7 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     net = _call(m.net, encoder=instantiate(m.encoder), decoder=instantiate(m.decoder, out_dim=target.dim))
     if m.init_from:  # stage 2: student weights only; optimizer and schedule start fresh
         report = load_student_weights(net, resolve_weights(cfg, m.init_from))
-        log.info("model.init_from: %s", report)
-        if report.missing:
-            log.warning("model.init_from left %d student tensors at their initial values", len(report.missing))
+        log.info("model.init_from: %s", report)  # a partial load raised CheckpointError already
     return _call(m.module, net=net, target=target, **_optimisation(cfg))
 
 

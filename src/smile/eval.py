@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +31,27 @@ from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
 from smile.lit import ClassifierLitModule
 from smile.metrics import gather_predictions, merge_predictions, metrics_from_predictions, reconcile_metrics
-from smile.models import load_encoder_weights, read_state_dict
+from smile.models.checkpoint import CheckpointError, check_same_keys, load_encoder_weights, read_state_dict
 
 log = logging.getLogger(__name__)
 
 
 def load_classifier_checkpoint(module: ClassifierLitModule, path: str | Path) -> None:
-    """Weights of a Lightning classifier ``.ckpt`` (strict), or an official finetuned ``.pth``."""
+    """Weights of a Lightning classifier ``.ckpt`` (strict), or an official finetuned ``.pth``.
+
+    Raises:
+        CheckpointError: one line naming the file: unreadable, or not this classifier's weights.
+    """
     sd = read_state_dict(path)
     if any(k.startswith("net.") for k in sd):
-        own = {k: v for k, v in sd.items() if k.startswith("net.")}
-        module.net.load_state_dict({k.removeprefix("net."): v for k, v in own.items()}, strict=True)
+        own = {k.removeprefix("net."): v for k, v in sd.items() if k.startswith("net.")}
+        what = "a classifier checkpoint of this experiment (model.encoder, data.num_classes)"
+        check_same_keys(path, own, module.net.state_dict(), what)
+        module.net.load_state_dict(own, strict=True)
     else:
         report = load_encoder_weights(module.net, path)
         if report.missing:
-            raise ValueError(f"{path} is not a finetuned classifier: missing {report.missing}")
+            raise CheckpointError(f"{path}: not a finetuned classifier: missing {report.missing}")
 
 
 def write_outputs(
@@ -130,8 +137,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    """Console entry point (``python eval.py`` / ``smile-eval``)."""
-    evaluate(cfg)
+    """Console entry point (``python eval.py`` / ``smile-eval``); an unusable ``ckpt`` exits 2 with one line."""
+    try:
+        evaluate(cfg)
+    except CheckpointError as err:
+        print(f"smile-eval: error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -30,10 +32,14 @@ from smile.build import (
     resolve_weights,
 )
 from smile.callbacks import LossSummary
+from smile.callbacks.checkpoint_io import CheckpointNotFoundError, UnusableCheckpointError, checked_global_step
 from smile.callbacks.loggers import finish_wandb
+from smile.lit import NonFiniteLossError
+from smile.run_lock import RunDirectoryInUse, RunLock
 
 __all__ = [
     "CONFIG_DIR",
+    "USER_ERRORS",
     "Run",
     "build_classifier",
     "build_loggers",
@@ -61,20 +67,62 @@ for _msg in (
     warnings.filterwarnings("ignore", message=_msg)
 
 
+# Errors whose message is the whole story (what happened, which file, what to do): `main` prints
+# the message alone; library callers of `setup`/`run` get the exception.
+USER_ERRORS = (RunDirectoryInUse, UnusableCheckpointError, CheckpointNotFoundError, NonFiniteLossError)
+OFF = (None, False, "false", "False", "none", "None")
+AUTO = ("auto", True, "true", "True")
+
+
 def find_resume_checkpoint(output_dir: str | Path, resume: Any) -> str | None:
-    """The checkpoint to resume from: ``auto`` = newest ``*.ckpt`` of the run, a path, or none."""
-    if resume in (None, False, "false", "False", "none", "None"):
+    """The checkpoint to resume from: ``auto`` = newest intact ``*.ckpt`` of the run, a path, or none.
+
+    Every candidate is opened and checked (:func:`checked_global_step`) before it is trusted: a file
+    truncated by a kill or a full disk is skipped with a warning naming it and the file used instead.
+
+    Raises:
+        CheckpointNotFoundError: ``resume=<path>`` names no file.
+        UnusableCheckpointError: ``resume=<path>`` is damaged, or every checkpoint of the run is.
+    """
+    if resume in OFF:
         return None
-    if resume not in ("auto", True, "true", "True"):
-        path = Path(str(resume)).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"resume={resume}: no such checkpoint file")
-        return str(path)
+    if resume not in AUTO:
+        return _explicit_checkpoint(resume)
     ckpts = sorted(
         Path(output_dir, "checkpoints").glob("*.ckpt"),
         key=lambda p: (p.stat().st_mtime, p.name == "last.ckpt"),
+        reverse=True,
     )
-    return str(ckpts[-1]) if ckpts else None
+    tried: list[str] = []
+    for path in ckpts:
+        try:
+            step = checked_global_step(path)
+        except UnusableCheckpointError as err:
+            tried.append(f"{path} {err}")
+            continue
+        if tried:
+            log.warning("skipped damaged checkpoint(s): %s; resuming from %s (step %d)", "; ".join(tried), path, step)
+        return str(path)
+    if tried:
+        raise UnusableCheckpointError(
+            f"no intact checkpoint to resume from in {Path(output_dir, 'checkpoints')}: tried {'; '.join(tried)}. "
+            "Move them away and re-run, or start over with resume=false (or another name=...)"
+        )
+    return None
+
+
+def _explicit_checkpoint(resume: Any) -> str:
+    """``resume=<path>``: the file, checked like an automatic pick but never replaced by another."""
+    path = Path(str(resume)).expanduser()
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"resume={resume}: no such checkpoint file")
+    try:
+        checked_global_step(path)
+    except UnusableCheckpointError as err:
+        raise UnusableCheckpointError(
+            f"resume={resume}: {path} {err}; pass an intact file, or resume=auto for the run's newest intact one"
+        ) from None
+    return str(path)
 
 
 @dataclass
@@ -86,6 +134,7 @@ class Run:
     module: L.LightningModule  # PretrainLitModule or ClassifierLitModule
     trainer: L.Trainer
     ckpt_path: str | None
+    lock: RunLock | None = None  # the run directory's lock (rank 0), released when fit ends
 
     def fit(self) -> dict[str, Any]:
         """Train (resuming from ``ckpt_path`` if set); returns a summary of the run."""
@@ -96,6 +145,9 @@ class Run:
         except BaseException:
             finish_wandb(self.trainer.loggers, exit_code=1)
             raise
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         callbacks: list[Any] = getattr(self.trainer, "callbacks", [])  # a property Lightning sets at init
         meter = next((cb for cb in callbacks if isinstance(cb, LossSummary)), None)
         if meter is not None and self.trainer.is_global_zero:
@@ -111,7 +163,14 @@ class Run:
 
 
 def setup(cfg: DictConfig) -> Run:
-    """Check the config, seed, and build data module, LightningModule and trainer."""
+    """Check the config, seed, build data module, LightningModule and trainer, lock the run directory.
+
+    The lock is taken once the trainer knows the process's rank (only global rank 0 takes it) and
+    before anything is written into the run directory or a checkpoint is chosen.
+
+    Raises:
+        RunDirectoryInUse: another process is running in ``paths.output_dir``.
+    """
     explain_missing(cfg)
     L.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
@@ -119,9 +178,15 @@ def setup(cfg: DictConfig) -> Run:
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
-    log_run_config(trainer.loggers, cfg)  # the resolved config next to the metrics
-    ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.resume)
-    return Run(cfg, datamodule, module, trainer, ckpt)
+    lock = RunLock(cfg.paths.output_dir).acquire() if trainer.is_global_zero else None
+    try:
+        log_run_config(trainer.loggers, cfg)  # the resolved config next to the metrics
+        ckpt = find_resume_checkpoint(cfg.paths.output_dir, cfg.resume)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Run(cfg, datamodule, module, trainer, ckpt, lock)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -131,8 +196,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    """Console entry point (``python train.py`` / ``smile-train``)."""
-    run(cfg)
+    """Console entry point (``python train.py`` / ``smile-train``); user errors end in one line, no traceback.
+
+    Under ``-m`` the exception goes to Hydra instead, which marks that job failed and runs the rest
+    of the sweep (a ``SystemExit`` would end the whole sweep).
+    """
+    try:
+        run(cfg)
+    except USER_ERRORS as err:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":

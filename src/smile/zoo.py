@@ -4,7 +4,8 @@
 registry instead of a path; :func:`resolve` turns the name into the file in the cache directory
 (argument, else ``$SMILE_ZOO_DIR``, else ``~/.cache/smile/zoo``). A missing file is an error that
 says where to fetch it and the exact path to save it under; when a sha256 is recorded the file is
-verified. Nothing is fetched over the network, ever.
+verified. A cached file that is visibly broken (empty, truncated, not a torch file) is refused with
+the URL to fetch it again. Nothing is fetched over the network, ever.
 
 Sources. SPEC §4.4 names the two released SMILE pretraining files on the Hugging Face repository
 ``fmthoker/SMILE``; the finetuned SMILE files and the URLs are those of the SMILE README
@@ -21,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from smile.models.checkpoint_file import CheckpointError, file_problem
 
 PREFIX = "zoo:"
 ENV_DIR = "SMILE_ZOO_DIR"
@@ -149,6 +152,7 @@ def resolve(spec: str | Path, cache_dir: str | Path | None = None) -> Path:
 
     Raises:
         ValueError: unknown name (lists the names), or a sha256 mismatch (names both digests).
+        CheckpointError: the cached file is empty, truncated or not a torch file (gives the URL).
         FileNotFoundError: the file is not in the cache (gives the URL and the path to save it as).
     """
     if not is_zoo(spec):
@@ -160,6 +164,12 @@ def resolve(spec: str | Path, cache_dir: str | Path | None = None) -> Path:
             f"zoo:{entry.name} is not in the local cache and is never downloaded automatically. "
             f"Download it from {entry.url} and save it as {path} "
             f"(or set ${ENV_DIR} / paths.zoo_dir to the directory that holds {entry.filename})."
+        )
+    problem = file_problem(path)
+    if problem is not None:
+        raise CheckpointError(
+            f"zoo:{entry.name}: {path}: {problem}; expected the checkpoint from {entry.url}: download it again "
+            f"and save it as {path}"
         )
     if entry.sha256 is not None:
         actual = sha256_of(path)

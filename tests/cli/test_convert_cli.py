@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 from smile_testing import TINY, compose_cfg
+from test_safe_loading import assert_refused, write_bad_checkpoints
 
 from smile.cli.convert import main
 from smile.models import create_encoder, create_pretrain_model
@@ -116,3 +117,53 @@ def test_to_hf_reads_geometry_from_official_args(tmp_path):
     assert main(["to-hf", str(tmp_path / "checkpoint-best.pth"), str(tmp_path / "hf")]) == 0
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert (config["num_frames"], config["image_size"], config["num_attention_heads"]) == (4, 32, 2)
+
+
+@pytest.mark.parametrize("saved_config", [".hydra/config.yaml", "csv/version_0/hparams.yaml"])
+def test_hostile_run_config_beside_the_checkpoint_is_refused(tmp_path, pretrain_ckpt, capsys, saved_config):
+    ckpt, _ = pretrain_ckpt
+    sentinel = tmp_path / "precious.txt"
+    sentinel.write_text("keep me")
+    run_cfg = ckpt.parents[1] / saved_config
+    run_cfg.parent.mkdir(parents=True)
+    run_cfg.write_text(
+        "video: {num_frames: 4, img_size: 32}\n"
+        f"model: {{encoder: {{_target_: builtins.open, file: {sentinel}, mode: w, name: vit_tiny_patch16}}}}\n"
+    )
+    assert main(["to-hf", str(ckpt), str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"smile-convert to-hf: error: {run_cfg}: `model.encoder._target_: builtins.open` is refused")
+    assert "\n" not in err
+    assert sentinel.read_text() == "keep me" and not (tmp_path / "hf").exists()
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "hostile", "os_class"])
+def test_every_verb_refuses_bad_input_files_with_exit_2(tmp_path, capsys, kind):
+    bad = write_bad_checkpoints(tmp_path / "bad", tmp_path / "pwned")[kind]
+    hf_dir = tmp_path / "hf_in"
+    hf_dir.mkdir()
+    (hf_dir / "pytorch_model.bin").write_bytes(bad.read_bytes())
+    out = tmp_path / "out.pth"
+    geometry = ["--num-frames", "4", "--img-size", "32"]
+    for argv, named in (
+        (["to-official", str(bad), str(out)], bad),
+        (["from-official", str(bad), str(out)], bad),
+        (["to-hf", str(bad), str(tmp_path / "hf"), *geometry], bad),
+        (["from-hf", str(hf_dir), str(out)], hf_dir / "pytorch_model.bin"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"smile-convert {argv[0]}: error: "), err
+        assert_refused(err, named)
+    assert not out.exists() and not (tmp_path / "hf").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_from_hf_refuses_a_broken_safetensors_file(tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    hf_dir = tmp_path / "hf_in"
+    hf_dir.mkdir()
+    (hf_dir / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" * 4)
+    assert main(["from-hf", str(hf_dir), str(tmp_path / "out.pth")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{hf_dir / 'model.safetensors'}: unreadable (" in err and "expected a safetensors file" in err
+    assert "\n" not in err and not (tmp_path / "out.pth").exists()

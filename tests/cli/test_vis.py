@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 from smile_testing import TINY, compose_cfg, write_video
+from test_safe_loading import assert_refused, write_bad_checkpoints
 
 from smile.cli.vis import main, overlay_and_mask, read_video
 from smile.train import run
@@ -78,3 +79,59 @@ def test_missing_or_unreadable_inputs_name_the_file(trained, tmp_path):
     with pytest.raises(SystemExit, match="--config"):  # no run config beside it
         main([str(lone), str(video), "--out", str(tmp_path)])
     assert not list(tmp_path.glob("*.png"))
+
+
+def _run_with(trained, root: Path, edit=None, ckpt_bytes: bytes | None = None) -> Path:
+    """A copy of the trained run in ``root``: its checkpoint (or ``ckpt_bytes``) and its config after ``edit``."""
+    ckpt, _ = trained
+    (root / "checkpoints").mkdir(parents=True)
+    (root / ".hydra").mkdir()
+    copy = root / "checkpoints" / "last.ckpt"
+    copy.write_bytes(ckpt.read_bytes() if ckpt_bytes is None else ckpt_bytes)
+    cfg = OmegaConf.load(ckpt.parents[1] / ".hydra" / "config.yaml")
+    if edit is not None:
+        edit(cfg)
+    OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
+    return copy
+
+
+def test_hostile_run_config_is_refused_and_runs_nothing(trained, tmp_path, capsys):
+    _, video = trained
+    sentinel, touched = tmp_path / "precious.txt", tmp_path / "touched"
+    sentinel.write_text("keep me")
+    hostile = {
+        "model.encoder": ("builtins.open", {"_target_": "builtins.open", "file": str(sentinel), "mode": "w"}),
+        "logger.csv": ("os.system", {"_target_": "os.system", "_args_": [f"touch {touched}"]}),
+    }
+    for i, (key, (target, node)) in enumerate(hostile.items()):
+        ckpt = _run_with(trained, tmp_path / f"run{i}", lambda cfg, k=key, n=node: OmegaConf.update(cfg, k, n))
+        assert main([str(ckpt), str(video), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        config = tmp_path / f"run{i}" / ".hydra" / "config.yaml"
+        assert err.startswith(f"smile-vis: error: {config}: `{key}._target_: {target}` is refused"), err
+        assert "\n" not in err
+    assert sentinel.read_text() == "keep me" and not touched.exists()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "hostile", "os_class"])
+def test_bad_checkpoint_files_exit_2_with_one_line(trained, tmp_path, capsys, kind):
+    _, video = trained
+    files = write_bad_checkpoints(tmp_path / "bad", tmp_path / "pwned")
+    ckpt = _run_with(trained, tmp_path / "run", ckpt_bytes=files[kind].read_bytes())
+    assert main([str(ckpt), str(video), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("smile-vis: error: ")
+    assert_refused(err, ckpt)
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_checkpoint_of_another_model_is_refused_in_one_line(trained, tmp_path, capsys):
+    _, video = trained
+    ckpt = _run_with(
+        trained, tmp_path / "run", lambda cfg: OmegaConf.update(cfg, "model.encoder.name", "vit_small_patch16")
+    )
+    assert main([str(ckpt), str(video), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"smile-vis: error: {ckpt}: does not fit the model: missing ") and "other shapes" in err
+    assert "\n" not in err

@@ -7,6 +7,7 @@ most 52 distinct frames, so the clips here are 8 frames with stride 2 (window 16
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -207,9 +208,11 @@ def test_broken_videos_follow_the_list_policy(clips, caplog):
     item = ds[0]
     assert item["index"].item() == 1 and item["video_id"] == "v50"
     assert list(ds.bad_videos) == [str(clips / "corrupt.mp4")]
-    strict = VideoClassificationDataset(lst, mode="train", max_bad_fraction=0.0, **SMALL)
-    with pytest.raises(RuntimeError, match="max_bad_fraction"):
-        strict[0]
+    assert json.loads(item["bad_videos"]) == {str(clips / "corrupt.mp4"): ds.bad_videos[str(clips / "corrupt.mp4")]}
+    assert ds.policy.max_bad == 5  # max(max_bad_videos=5, floor(0.5 x 2) = 1)
+    repeated = VideoClassificationDataset(lst, mode="train", num_sample=3, max_bad_videos=0, **SMALL)[0]
+    assert repeated["skipped"].tolist() == [1, 0, 0]  # one broken video passed over, counted once
+    assert json.loads(repeated["bad_videos"]) == {str(clips / "corrupt.mp4"): ds.bad_videos[str(clips / "corrupt.mp4")]}
 
 
 def test_argument_checks(clips):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from smile.data.datasets.list import VideoListDataset, read_video_list
+from smile.data.datasets.list import TooManyBadVideos, VideoListDataset, read_video_list
 from smile.data.sampling import pretrain_indices
 
 SMALL = {"num_frames": 4, "sampling_rate": 4, "img_size": 32}  # window 16 of a 40-frame video
@@ -79,30 +80,41 @@ def test_frames_follow_the_sampled_indices(video_dir, tmp_path, frame_index):
     assert torch.equal(ds[0]["video"], ds[0]["video"])  # deterministic
 
 
-def test_one_broken_video_is_skipped_counted_and_warned_once(video_dir, tmp_path, caplog):
+def test_a_broken_video_is_replaced_and_reported_in_the_item_not_logged(video_dir, tmp_path, caplog):
     lst = write_list(tmp_path / "l.csv", ["flat40.mp4 0", "corrupt.mp4 1", "flat40.avi 2"])
-    ds = VideoListDataset(lst, root=video_dir, max_bad_fraction=0.5, **SMALL)  # floor(1.5) = 1 allowed
-    with caplog.at_level(logging.WARNING, logger="smile.data.datasets.list"):
-        first, second = ds[1], ds[1]
+    ds = VideoListDataset(lst, root=video_dir, **SMALL)
+    with caplog.at_level(logging.WARNING):
+        first, second = ds[1], ds[1]  # the second time from the worker's cache, without decoding
     assert first["index"].item() == 2 and first["label"].item() == 2  # the next video, its label
+    assert first["skipped"].item() == 1
     assert torch.equal(first["video"], second["video"])
-    assert list(ds.bad_videos) == [str(video_dir / "corrupt.mp4")]
-    warnings = [r for r in caplog.records if "corrupt.mp4" in r.getMessage()]
-    assert len(warnings) == 1
+    bad = str(video_dir / "corrupt.mp4")
+    assert list(ds.bad_videos) == [bad]
+    assert json.loads(first["bad_videos"]) == json.loads(second["bad_videos"]) == {bad: ds.bad_videos[bad]}
+    assert ds.bad_videos[bad].startswith(bad)  # the reason names the file
+    assert ds[0]["bad_videos"] == ""
+    # Counting, logging and stopping belong to the main process (tests/data/test_bad_videos.py).
+    assert not [r for r in caplog.records if "corrupt.mp4" in r.getMessage()]
 
 
-def test_too_many_broken_videos_stop_the_run(video_dir, tmp_path):
-    lst = write_list(tmp_path / "l.csv", ["flat40.mp4 0", "corrupt.mp4 1", "flat40.avi 2"])
-    ds = VideoListDataset(lst, root=video_dir, max_bad_fraction=0.0, **SMALL)
-    assert ds[0]["label"].item() == 0
-    with pytest.raises(RuntimeError, match="corrupt.mp4") as err:
-        ds[1]
-    assert "max_bad_fraction" in str(err.value)
+def test_limit_is_the_larger_of_the_count_and_the_fraction(video_dir, tmp_path):
+    lst = write_list(tmp_path / "l.csv", ["flat40.mp4 0"] * 50)
+    assert VideoListDataset(lst, root=video_dir, **SMALL).max_bad == 5  # 1 % of 50 is 0: max_bad_videos=5
+    assert VideoListDataset(lst, root=video_dir, max_bad_fraction=0.2, **SMALL).max_bad == 10
+    assert VideoListDataset(lst, root=video_dir, max_bad_fraction=0.0, max_bad_videos=0, **SMALL).max_bad == 0
+    with pytest.raises(ValueError, match="max_bad_videos must be an integer >= 0, got -1"):
+        VideoListDataset(lst, root=video_dir, max_bad_videos=-1, **SMALL)
+
+
+def test_an_item_whose_every_candidate_fails_stops_with_the_report(video_dir, tmp_path):
     broken = write_list(tmp_path / "b.csv", ["corrupt.mp4 0", "empty.mp4 1", "missing 2"])
     ds = VideoListDataset(broken, root=video_dir, max_bad_fraction=1.0, **SMALL)
-    with pytest.raises(RuntimeError, match="none of 3") as err:
+    with pytest.raises(TooManyBadVideos, match="item 0 and the 2 entries after it all failed") as err:
         ds[0]
     assert "missing.mp4" in str(err.value) and "does not exist" in str(err.value)
+    assert sorted(err.value.bad_videos) == sorted(
+        str(video_dir / n) for n in ("corrupt.mp4", "empty.mp4", "missing.mp4")
+    )
 
 
 def test_set_epoch_reaches_persistent_workers(video_dir, tmp_path):

@@ -1,7 +1,7 @@
 import torch
 
 from smile.data import ResumableSampler
-from smile.data.datamodule import step_generator
+from smile.data.streams import step_generator
 
 
 def test_ranks_partition_one_permutation():

@@ -6,9 +6,14 @@ import argparse
 
 import pytest
 import torch
+from smile_testing import TINY as SMALL_RUN
+from smile_testing import compose_cfg
 from test_models_keys import pretrain_shapes
+from test_safe_loading import assert_refused, write_bad_checkpoints
 
+from smile.build import build_module
 from smile.models import create_encoder, create_pretrain_model, load_encoder_weights, load_student_weights
+from smile.models.checkpoint import CheckpointError
 
 TINY = dict(num_frames=4, img_size=32)
 FINETUNE_NEW = ["fc_norm.bias", "fc_norm.weight", "head.bias", "head.weight"]
@@ -90,3 +95,74 @@ def test_student_weights_round_trip(tmp_path):
     assert report.missing == [] and report.unexpected == []
     video, mask = torch.randn(1, 3, 4, 32, 32), torch.tensor([[True, False] * 4])
     assert torch.equal(a(video, mask), b(video, mask))
+
+
+# -- loading that loads nothing, or too little, is an error (issue 12.5) -----------------------
+def _pretrain_ckpt(tmp_path, drop: str = "", rename: str = ""):
+    """Our pretraining .ckpt of a tiny student; keys starting with ``drop`` removed, ``rename`` prefixed."""
+    student = create_pretrain_model("vit_tiny_patch16", target_dim=32, **TINY)
+    state = {f"{rename}net.{k}": v for k, v in student.state_dict().items() if not k.startswith(drop or "\0")}
+    path = tmp_path / "pre.ckpt"
+    torch.save({"state_dict": state}, path)
+    return path, student
+
+
+def test_zero_tensor_init_fails_for_classifier_and_student(tmp_path):
+    path, _ = _pretrain_ckpt(tmp_path, rename="model.")  # wrong key layout: nothing matches
+    for model, load in (
+        (create_encoder("vit_tiny_patch16", num_classes=3, **TINY), load_encoder_weights),
+        (create_pretrain_model("vit_tiny_patch16", target_dim=32, **TINY), load_student_weights),
+    ):
+        with pytest.raises(CheckpointError) as err:
+            load(model, path)
+        message = str(err.value)
+        assert message.startswith(f"{path}: matched 0 of the model's {len(model.state_dict())} tensors"), message
+        assert "the file's keys: model.net." in message and "the model's keys: " in message
+        assert "blocks.0.attn.proj.bias" in message  # a sample of the expected keys, sorted
+
+
+def test_partial_init_fails_naming_the_missing_tensors(tmp_path):
+    path, _ = _pretrain_ckpt(tmp_path, drop="encoder.blocks.1.")
+    clf = create_encoder("vit_tiny_patch16", num_classes=3, **TINY)
+    with pytest.raises(CheckpointError, match=r"missing 13: blocks\.1\.attn\.proj\.bias, blocks\.1\.attn\.proj"):
+        load_encoder_weights(clf, path)
+    student = create_pretrain_model("vit_tiny_patch16", target_dim=32, **TINY)
+    with pytest.raises(CheckpointError, match=r"missing 13: encoder\.blocks\.1\.attn\.proj\.bias"):
+        load_student_weights(student, path)
+
+
+def test_classifier_file_must_bring_its_head(tmp_path):
+    """A finetuned classifier file without fc_norm but with a head: fc_norm would stay random."""
+    src = create_encoder("vit_tiny_patch16", num_classes=3, **TINY)
+    path = tmp_path / "ft.pth"
+    torch.save({"model": {k: v for k, v in src.state_dict().items() if not k.startswith("fc_norm")}}, path)
+    with pytest.raises(CheckpointError, match=r"missing 2: fc_norm\.bias, fc_norm\.weight"):
+        load_encoder_weights(create_encoder("vit_tiny_patch16", num_classes=3, **TINY), path)
+
+
+def test_init_from_with_nothing_matching_stops_the_build(tmp_path):
+    path, _ = _pretrain_ckpt(tmp_path, rename="model.")
+    for overrides in ([*SMALL_RUN], [*SMALL_RUN, "model=classifier", "data.num_classes=3"]):
+        cfg = compose_cfg([*overrides, f"model.init_from={path}"], tmp_path / "run")
+        with pytest.raises(CheckpointError, match="matched 0 of the model's"):
+            build_module(cfg)
+    path, student = _pretrain_ckpt(tmp_path)  # the normal pretraining -> classifier init still works
+    module = build_module(compose_cfg([*SMALL_RUN, "model=classifier", f"model.init_from={path}"], tmp_path / "r"))
+    assert torch.equal(module.net.state_dict()["blocks.1.mlp.fc2.weight"], student.encoder.blocks[1].mlp.fc2.weight)
+
+
+# -- unreadable files get our one-line message (issue 13.5) ------------------------------------
+@pytest.mark.parametrize("kind", ["random", "truncated", "hostile", "os_class"])
+def test_bad_files_refused_by_every_init_loader(tmp_path, kind):
+    files = write_bad_checkpoints(tmp_path / "bad", tmp_path / "pwned")
+    clf = create_encoder("vit_tiny_patch16", num_classes=3, **TINY)
+    student = create_pretrain_model("vit_tiny_patch16", target_dim=32, **TINY)
+    for model, load in ((clf, load_encoder_weights), (student, load_student_weights)):
+        with pytest.raises(CheckpointError) as err:
+            load(model, files[kind])
+        assert_refused(str(err.value), files[kind])
+    cfg = compose_cfg([*SMALL_RUN, f"model.init_from={files[kind]}"], tmp_path / "run")
+    with pytest.raises(CheckpointError) as err:
+        build_module(cfg)
+    assert_refused(str(err.value), files[kind])
+    assert not (tmp_path / "pwned").exists()

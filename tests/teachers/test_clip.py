@@ -328,3 +328,24 @@ def test_frame_count_must_divide_stride(tiny):
     teacher = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY)
     with pytest.raises(ValueError, match="frame_stride"):
         teacher(_video(t=3))
+
+
+# -- the TorchScript archive is read without running it ---------------------------------------
+def _refuse_jit_load(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.jit.load runs the archive's code; it must not be called")
+
+    monkeypatch.setattr(torch.jit, "load", refuse)
+
+
+def test_openai_archive_is_read_without_torch_jit_load(tiny, monkeypatch):
+    visual, paths = tiny
+    expected = {k.removeprefix("visual."): v for k, v in torch.jit.load(str(paths["jit"])).state_dict().items()}
+    _refuse_jit_load(monkeypatch)
+    sd = load_clip_visual_state_dict(paths["jit"])
+    assert set(sd) == set(visual.state_dict()) - {"proj"}
+    assert all(torch.equal(sd[k], expected[k]) and sd[k].dtype == expected[k].dtype for k in sd)
+    video = _video()
+    torch.testing.assert_close(
+        CLIPTeacher.from_file(paths["jit"], arch=TINY)(video), CLIPTeacher.from_file(paths["extract"], arch=TINY)(video)
+    )

@@ -1,19 +1,25 @@
 """Logger helpers shared by training, evaluation and the media callback.
 
-W&B run names and sweep groups, the git commit next to the config, the ``wandb sync`` hint of an
-offline run, and images / animations / per-class accuracy sent to whichever loggers take them
-(W&B, TensorBoard); loggers without media (CSV) get the files on disk only.
+W&B run names and sweep groups, the fall-back to offline when the W&B host cannot be reached, the
+git commit next to the config, the ``wandb sync`` hint of an offline run, and images / animations /
+per-class accuracy sent to whichever loggers take them (W&B, TensorBoard); loggers without media
+(CSV) get the files on disk only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import subprocess
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,68 @@ def wandb_run_names(
     except ValueError:
         group = sweep.name
     return group or name, run_name
+
+
+def wandb_host() -> tuple[str, int]:
+    """(host, port) of the W&B server: ``WANDB_BASE_URL`` (self-hosted) or the public api.wandb.ai."""
+    url = urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+
+
+def wandb_reachable(timeout: float) -> bool:
+    """Whether a TCP connection to the W&B host opens within ``timeout`` seconds.
+
+    The connection (name lookup included, which ``socket.create_connection``'s own timeout does not
+    bound) runs in a daemon thread, so a host behind a dropping firewall or a hung DNS costs at most
+    ``timeout`` seconds instead of wandb's own minutes of retries.
+    """
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(wandb_host(), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, name="wandb-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(ok)
+
+
+class FallbackWandbLogger(WandbLogger):
+    """Lightning's ``WandbLogger`` that runs offline, with a warning, when it cannot reach W&B.
+
+    With ``offline: false`` and no network, wandb stalls for about two minutes before it gives up;
+    this checks the host first (:func:`wandb_reachable`) and falls back to an offline run whose
+    ``wandb sync`` command the end of the run prints. ``log_model`` is turned off with it (offline
+    runs cannot upload checkpoints). ``WANDB_MODE=offline|disabled`` skips the check: wandb obeys it.
+
+    Args:
+        connect_timeout: seconds to wait for the W&B host (``logger.wandb.connect_timeout``).
+        offline: ``logger.wandb.offline``; see ``WandbLogger`` for the other arguments.
+    """
+
+    def __init__(self, *, connect_timeout: float, offline: bool = False, **kwargs: Any) -> None:
+        mode = os.environ.get("WANDB_MODE", "")
+        if not offline and mode not in ("offline", "dryrun", "disabled") and not wandb_reachable(connect_timeout):
+            _warn_offline(connect_timeout)
+            offline, kwargs["log_model"] = True, False
+        super().__init__(offline=offline, **kwargs)
+
+
+@rank_zero_only
+def _warn_offline(timeout: float) -> None:
+    """One warning (rank 0 only) that names the key, the host and what the run does instead."""
+    host, port = wandb_host()
+    log.warning(
+        "logger.wandb.offline=false but the W&B host %s:%d did not answer within %gs "
+        "(logger.wandb.connect_timeout): logging offline instead; upload later with the printed `wandb sync` command",
+        host,
+        port,
+        timeout,
+    )
 
 
 def wandb_loggers(loggers: Iterable[Logger]) -> list[WandbLogger]:

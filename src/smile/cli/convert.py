@@ -16,6 +16,10 @@ encoder as ``VideoMAEModel``); the clip geometry comes from the flags, else the 
 run's config beside the checkpoint (``.hydra/config.yaml`` or a logger's ``hparams.yaml``), else
 the ``args`` an official file carries. Every output is written to a temporary name first and
 moved into place, so an interrupted conversion never leaves a half-written file.
+
+Inputs are read as weights only, and a run config beside a checkpoint is checked by
+:func:`smile.safe_config.check_targets` (it is only read here, never built). An unreadable or
+refused input file exits with code 2 and one line naming it; other errors exit with 1.
 """
 
 from __future__ import annotations
@@ -50,11 +54,16 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
 
 def load_input(spec: str, zoo_dir: str | None, ema: bool = False) -> tuple[dict[str, torch.Tensor], Any, Path]:
     """Tensors, the whole loaded object and the resolved path of a checkpoint (or ``zoo:<name>``)."""
-    from smile.models.checkpoint import read_checkpoint, select_state_dict
-    from smile.zoo import resolve
+    from smile.models.checkpoint import CheckpointError, read_checkpoint, select_state_dict
+    from smile.zoo import get_entry, is_zoo, resolve
 
     path = resolve(spec, zoo_dir)
-    obj = read_checkpoint(path)
+    try:
+        obj = read_checkpoint(path)
+    except CheckpointError as err:
+        if not is_zoo(spec):
+            raise
+        raise CheckpointError(f"{spec}: {err}; download it again from {get_entry(spec).url}") from None
     if ema:
         if not (isinstance(obj, Mapping) and "ema_state_dict" in obj):
             raise ValueError(f"{path} has no EMA weights (ema_state_dict); drop --ema")
@@ -80,93 +89,6 @@ def from_official(args: argparse.Namespace) -> int:
     atomic_save(out, args.dst)
     print(f"{path} -> {args.dst}: {detect_kind(out)} state dict, {len(out)} tensors")
     return 0
-
-
-# ---- clip geometry for to-hf -------------------------------------------------------------------
-
-
-def _heads_of(name: Any) -> int | None:
-    """Heads of a model size named like ours (``vit_base_patch16``) or the reference's (``..._base_...``)."""
-    from smile.models import MODEL_SIZES
-
-    if name in MODEL_SIZES:
-        return MODEL_SIZES[name].num_heads
-    for size in ("small", "base", "large", "huge"):
-        if isinstance(name, str) and f"_{size}_" in f"_{name}_":
-            return MODEL_SIZES[f"vit_{size}_patch16"].num_heads
-    return None
-
-
-def _select(cfg: Any, key: str) -> Any:
-    """``cfg[key]`` (dotted), resolved; None when absent or when its interpolation cannot resolve here."""
-    from omegaconf import OmegaConf
-
-    try:
-        value = OmegaConf.select(cfg, key, default=None)
-    except Exception:  # e.g. ${hydra:...} outside a Hydra run
-        return None
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-
-
-def geometry_from_run_config(cfg: Any) -> dict[str, Any]:
-    """``num_frames``, ``img_size``, ``num_heads`` of a run config (``video.*``, ``model.encoder.*``)."""
-    from omegaconf import OmegaConf
-
-    try:
-        cfg = cfg if OmegaConf.is_config(cfg) else OmegaConf.create(dict(cfg))
-    except Exception:  # hyper-parameters holding objects OmegaConf cannot represent
-        return {}
-    heads = _select(cfg, "model.encoder.overrides.num_heads") or _heads_of(_select(cfg, "model.encoder.name"))
-    return {
-        "num_frames": _select(cfg, "video.num_frames"),
-        "img_size": _select(cfg, "video.img_size"),
-        "num_heads": heads,
-    }
-
-
-def _run_configs(path: Path) -> list[Any]:
-    """Configs saved by the run that wrote ``path`` (``<run>/checkpoints/x.ckpt``): Hydra's, then loggers'."""
-    from omegaconf import DictConfig, OmegaConf
-
-    found = []
-    for run_dir in (path.parent, path.parent.parent):
-        for file in [run_dir / ".hydra" / "config.yaml", *sorted(run_dir.glob("*/version_*/hparams.yaml"))]:
-            if file.is_file():
-                found.append(OmegaConf.load(file))
-    return [c for c in found if isinstance(c, DictConfig)]
-
-
-def find_geometry(args: argparse.Namespace, obj: Any, path: Path, embed_dim: int) -> dict[str, Any]:
-    """Clip geometry and head count, from the first source that has each (see the module docstring)."""
-    from smile.models import MODEL_SIZES
-    from smile.zoo import get_entry, is_zoo
-
-    sources: list[dict[str, Any]] = [
-        {"num_frames": args.num_frames, "img_size": args.img_size, "num_heads": args.num_heads}
-    ]
-    if is_zoo(args.src):
-        e = get_entry(args.src)
-        sources.append({"num_frames": e.num_frames, "img_size": e.img_size, "num_heads": _heads_of(e.model)})
-    sources += [geometry_from_run_config(c) for c in _run_configs(path)]
-    if isinstance(obj, Mapping) and isinstance(obj.get("hyper_parameters"), Mapping):
-        sources.append(geometry_from_run_config(obj["hyper_parameters"]))
-    ref = obj.get("args") if isinstance(obj, Mapping) else None
-    if ref is not None:  # the argparse.Namespace of the official training script
-        sources.append(
-            {k: getattr(ref, a, None) for k, a in (("num_frames", "num_frames"), ("img_size", "input_size"))}
-        )
-        sources[-1]["num_heads"] = _heads_of(getattr(ref, "model", None))
-    sources.append({"num_heads": next((s.num_heads for s in MODEL_SIZES.values() if s.embed_dim == embed_dim), None)})
-    out = {
-        k: next((s[k] for s in sources if s.get(k) is not None), None) for k in ("num_frames", "img_size", "num_heads")
-    }
-    unknown = [k for k, v in out.items() if v is None]
-    if unknown:
-        flags = " ".join(f"--{k.replace('_', '-')} N" for k in unknown)
-        raise ValueError(f"cannot infer {', '.join(unknown)} of {path} (no run config beside it); pass {flags}")
-    if isinstance(out["img_size"], list | tuple):
-        out["img_size"] = tuple(int(v) for v in out["img_size"])
-    return out
 
 
 # ---- Hugging Face ------------------------------------------------------------------------------
@@ -205,6 +127,7 @@ def write_hf(sd: Mapping[str, torch.Tensor], geometry: Mapping[str, Any], outdir
 
 def to_hf_cmd(args: argparse.Namespace) -> int:
     sd, obj, path = load_input(args.src, args.zoo_dir, args.ema)
+    from smile.cli.convert_geometry import find_geometry
     from smile.models.convert import detect_kind, student_state_dict
 
     student = student_state_dict(sd)
@@ -217,15 +140,22 @@ def to_hf_cmd(args: argparse.Namespace) -> int:
 
 def read_hf_dir(directory: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``save_pretrained`` directory (``model.safetensors`` or ``pytorch_model.bin``)."""
+    from smile.models.checkpoint import CheckpointError, read_state_dict
+
     directory = Path(directory).expanduser()
-    if (directory / "model.safetensors").is_file():
+    file = directory / "model.safetensors"
+    if file.is_file():
         try:
             from safetensors.torch import load_file
         except ImportError as err:
             raise RuntimeError(HF_HINT) from err
-        return load_file(directory / "model.safetensors")
+        try:
+            return load_file(file)
+        except Exception as err:  # safetensors' own error type (SafetensorError), OSError
+            reason = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{file}: unreadable ({reason}); expected a safetensors file") from None
     if (directory / "pytorch_model.bin").is_file():
-        return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        return read_state_dict(directory / "pytorch_model.bin", keys=())
     raise FileNotFoundError(f"{directory} holds neither model.safetensors nor pytorch_model.bin (sharded: unsupported)")
 
 
@@ -277,10 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``smile-convert``; returns the exit code (2 for usage errors, 1 for conversion errors)."""
+    """Run ``smile-convert``; returns the exit code (2 for usage errors and refused or unreadable input
+    files, 1 for conversion errors)."""
+    from smile.models.checkpoint_file import CheckpointError
+    from smile.safe_config import UnsafeConfigError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except (CheckpointError, UnsafeConfigError) as exc:
+        print(f"smile-convert {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:
         print(f"smile-convert {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,11 @@ colouring of the predicted features (teacher's features at visible tokens) and a
 The model is rebuilt from the run's config: ``--config``, else ``.hydra/config.yaml`` of the run
 directory that holds ``checkpoints/``. Lightning ``.ckpt`` files of this project and official
 VideoMAE/SMILE pretraining ``.pth`` files (with ``--config``) both load.
+
+Nothing from the folder runs code: the config is checked by :func:`smile.safe_config.check_targets`
+before anything is built (only ``smile.*`` objects and the project's own third-party classes), the
+model is built by :func:`smile.build.build_pretrain_module`, and the checkpoint is read as weights
+only. A refused config or an unreadable checkpoint exits with code 2 and one line naming the file.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from smile.callbacks.render import frame_strip, render_panels, side_by_side, write_animation, write_png
 from smile.models import MaskedAutoencoder
+from smile.models.checkpoint_file import CheckpointError
+from smile.safe_config import UnsafeConfigError, check_targets
 from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["build_parser", "find_config", "load_student", "main", "visualise"]
@@ -67,20 +74,19 @@ def find_config(ckpt: Path, config: Path | None = None) -> Path:
 def load_student(ckpt: Path, cfg: DictConfig) -> torch.nn.Module:
     """The ``PretrainLitModule`` of ``cfg`` with the weights of ``ckpt`` (strict), in eval mode."""
     from smile.build import build_pretrain_module
-    from smile.models import load_student_weights, read_state_dict
+    from smile.models.checkpoint import check_same_keys, load_student_weights, read_state_dict
 
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
     if cfg.model.kind == "classify":
         raise ValueError(f"{ckpt}: a classifier run (model.kind=classify); smile-vis shows pretraining students")
+    sd = read_state_dict(ckpt)  # before building: a bad file is refused without building a teacher
     module = build_pretrain_module(cfg)
-    sd = read_state_dict(ckpt)
     if any(k.startswith("net.") for k in sd):
+        check_same_keys(ckpt, sd, module.state_dict(), "a pretraining checkpoint of the model the run config describes")
         module.load_state_dict(sd, strict=True)
     else:
-        report = load_student_weights(module.net, ckpt)
-        if report.missing:
-            raise ValueError(f"{ckpt}: not a pretraining checkpoint for this config ({report})")
+        load_student_weights(module.net, ckpt)  # refuses a file that leaves any student tensor missing
     return module.eval()
 
 
@@ -92,6 +98,7 @@ def _run_config(args: argparse.Namespace) -> DictConfig:
     cfg = OmegaConf.load(path)
     if not isinstance(cfg, DictConfig):
         raise ValueError(f"{path}: not a run config (expected a mapping, got a list)")
+    check_targets(cfg, path)  # before anything in it is built
     with open_dict(cfg):
         cfg.model.init_from = None  # the weights come from CKPT
         cfg.video.num_frames = args.frames or cfg.video.num_frames
@@ -160,12 +167,18 @@ def visualise(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; errors (missing checkpoint, unreadable video) exit with a message naming the file."""
+    """Console entry point; errors (missing checkpoint, unreadable video) exit with a message naming the file.
+
+    A refused run config or checkpoint file returns 2 after one line on stderr; other errors exit 1.
+    """
     from smile.data.decoding import VideoDecodeError
 
     args = build_parser().parse_args(argv)
     try:
         out = visualise(args)
+    except (CheckpointError, UnsafeConfigError) as err:
+        print(f"smile-vis: error: {err}", file=sys.stderr, flush=True)
+        return 2
     except (FileNotFoundError, VideoDecodeError, ValueError) as err:
         raise SystemExit(f"smile-vis: {err}") from None
     print(f"smile-vis: wrote {out['animation']} and {out['strip']}", flush=True)

@@ -11,28 +11,17 @@ from collections.abc import Callable, Sequence, Sized
 from typing import Any, cast
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from smile.data.badvideos import BadVideoMonitor
 from smile.data.mixup import ClipMixup
 from smile.data.sampler import ResumableSampler
+from smile.data.streams import step_streams
 from smile.data.subsets import LowShotSubset
 from smile.masking import MaskGenerator
 from smile.motion import Motion
 from smile.video import IMAGENET_MEAN, IMAGENET_STD, normalize
-
-
-def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
-    """A generator that is a pure function of (seed, rank, batch counter).
-
-    Masks drawn from it are identical in an uninterrupted and a resumed run, with no RNG state
-    to carry in checkpoints, and different on every rank.
-    """
-    state = np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0]
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(state) & ((1 << 63) - 1))
-    return gen
 
 
 def normalize_video(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -113,6 +102,7 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.bad_videos = BadVideoMonitor(train_dataset, val_dataset, test_dataset)  # judged in this process
         self.train_dataset = LowShotSubset(train_dataset, **train_subset) if train_subset else train_dataset
         self.val_dataset = val_dataset
         self.test_dataset = test_dataset
@@ -177,6 +167,12 @@ class VideoDataModule(L.LightningDataModule):
             drop_last=self.drop_last,
             on_epoch=getattr(self.train_dataset, "set_epoch", None),
         )
+        fits = len(self._train_sampler)  # full batches only (drop_last): else Lightning trains on nothing, rc=0
+        if self.drop_last and fits < self.batch_size:
+            raise ValueError(
+                f"data.batch_size={self.batch_size} is more than the {fits} training videos per device "
+                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits}"
+            )
         if self._resume_state is not None:
             self._train_sampler.resume(**self._resume_state)
             self._resume_state = None
@@ -202,7 +198,7 @@ class VideoDataModule(L.LightningDataModule):
         """Where the training sampler stands, so a resumed run continues the same epoch order."""
         trainer = self.trainer
         if trainer is None or self._train_sampler is None:
-            return {}
+            return self.bad_videos.state_dict()
         # `processed`, not `completed`: checkpoints written in on_train_batch_end come before
         # Lightning marks the batch completed, yet that batch is done.
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
@@ -210,9 +206,11 @@ class VideoDataModule(L.LightningDataModule):
             "epoch": self._train_sampler.epoch,
             "trainer_epoch": trainer.current_epoch,
             "consumed": done * self.batch_size,
+            **self.bad_videos.state_dict(),  # the run's unreadable files, if any
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = self.bad_videos.load_state_dict(state_dict)  # takes its entry, returns the rest
         if state_dict:
             self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
 
@@ -223,6 +221,7 @@ class VideoDataModule(L.LightningDataModule):
         normalised from CPU-side augmentation (finetuning's RandAugment works on images). With
         ``mixup``, training batches leave with mixed clips and ``soft_target`` ``[B, K]``.
         """
+        self.bad_videos.observe(batch, self)  # counts and may stop the run (TooManyBadVideos)
         batch = self._overlay_normalise_mask(batch)
         trainer = self.trainer
         if self.mixup is not None and trainer is not None and trainer.training:
@@ -276,19 +275,13 @@ class VideoDataModule(L.LightningDataModule):
         return t // self.tubelet_size, h // self.patch_size, w // self.patch_size
 
     def _step_generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
-        """(CPU generator for motion parameters, CPU generator for random backgrounds, device
-        generator for masks), fixed per step. Motion parameters and masks are drawn for the global
-        batch, so their streams are rank-independent; random backgrounds (``noise``) are drawn for
-        this rank's clips only, from a stream of their own on each rank (one device: the motion's)."""
+        """This step's random streams (:func:`~smile.data.streams.step_streams`): training steps count
+        batches, evaluation batches get streams of their own."""
         trainer = self.trainer
-        rank, _ = self._rank_world()
+        rank, world = self._rank_world()
         if trainer is not None and trainer.training:
             step = trainer.fit_loop.epoch_loop.batch_progress.total.ready
         else:  # evaluation: their own stream, never colliding with training steps
             step = (1 << 62) + self._eval_batches
             self._eval_batches += 1
-        cpu = step_generator(self.seed, 0, step, torch.device("cpu"))
-        _, world = self._rank_world()
-        background = cpu if world == 1 else step_generator(self.seed + 2, rank, step, torch.device("cpu"))
-        dev = step_generator(self.seed + 1, 0, step, device)
-        return cpu, background, dev
+        return step_streams(self.seed, step, rank, world, device)

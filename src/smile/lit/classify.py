@@ -128,18 +128,17 @@ class ClassifierLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
         logits = self.net(batch["video"]).float()  # [B, K]
         soft = "soft_target" in batch  # Mixup/CutMix happened in the data module
         loss = self.soft_criterion(logits, batch["soft_target"]) if soft else self.hard_criterion(logits, label)
-        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
-            self.nonfinite.observe(loss)
-        elif not self.nonfinite.check(loss, self.global_step, self._last_checkpoint()):
-            return None  # Lightning skips backward and the optimizer step
-        bsz = label.shape[0]
+        bsz = label.shape[0]  # logged before the guard: a skipped step's row shows its NaN loss
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         if not soft:
             self.log("train/acc", (logits.argmax(-1) == label).float().mean(), batch_size=bsz)
         if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:  # a float is a GPU sync: log steps only
             self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
-        self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=bsz)
-        log_skipped_videos(self, batch)
+        log_skipped_videos(self, batch)  # train/nonfinite_steps: NonFiniteHooks.on_train_batch_end
+        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
+            self.nonfinite.observe(loss)
+        elif not self.nonfinite.check(loss, self.global_step, self._last_checkpoint()):
+            return None  # Lightning skips backward and the optimizer step
         return loss
 
     def _peak_group_lr(self) -> float:

@@ -35,9 +35,10 @@ class NonFiniteGuard:
     Used by every LightningModule of the project, in one of two modes:
 
     * **Host mode** (the default; any optimizer): :meth:`check` reads the loss on the host every
-      step (``.item()``, a host-device sync on GPU); a skipped step returns None from
-      ``training_step`` (no backward, no update) and the error comes on the ``max_in_row``-th
-      non-finite loss in a row, with the step and the last good checkpoint in the message.
+      step (``.item()``, a host-device sync on GPU); a skipped step logs its NaN loss, then returns
+      None from ``training_step`` (no backward, no update) and the error comes on the
+      ``max_in_row``-th non-finite loss in a row, with the step and the newest checkpoint from
+      before the streak in the message.
     * **Device mode** (:meth:`attach` to an optimizer whose ``step`` honours ``found_inf``: fused
       Adam/AdamW, as ``configure_optimizers`` builds on CUDA): no host sync in the step.
       ``training_step`` always returns the loss (backward runs, gradients may be NaN);
@@ -51,9 +52,10 @@ class NonFiniteGuard:
       one of them skipped by the optimizer, the weights stay those of the last finite step).
       Differences from host mode: counts are per optimizer step (with gradient accumulation, one
       non-finite micro-batch skips the whole step, its NaN gradients having reached the
-      accumulated ones); the loss and batch of a skipped step are still logged and seen by
-      callbacks (``train/loss`` shows the NaN); LR schedulers and ``global_step`` advance in both
-      modes; a classifier's EMA still takes its update towards the unchanged weights.
+      accumulated ones); the loss and batch of a skipped step are still seen by callbacks; LR
+      schedulers and ``global_step`` advance in both modes; a classifier's EMA still takes its
+      update towards the unchanged weights. A due checkpoint also reads the counters first
+      (:meth:`streak_open`), so no file is written inside a streak in either mode.
 
     Args:
         max_in_row: Consecutive non-finite losses that raise :class:`NonFiniteLossError`.
@@ -92,9 +94,23 @@ class NonFiniteGuard:
     def _error(self, in_row: int, step: int, last_checkpoint: str) -> NonFiniteLossError:
         return NonFiniteLossError(
             f"{in_row} consecutive non-finite losses, the last at step {step}. "
-            f"Last good checkpoint: {last_checkpoint or 'none written yet'}. "
-            "Lower model.optimizer.lr, raise the warmup, or check the data."
+            f"Newest checkpoint from before the streak: {last_checkpoint or 'none written yet'}. "
+            "Lower model.optimizer.lr, raise the warmup, or check the data; re-running the command "
+            "resumes from that checkpoint."
         )
+
+    def streak_open(self, last_checkpoint: str = "") -> bool:
+        """Whether the newest step(s) were non-finite, so a checkpoint now would hold their weights.
+
+        Device mode reads the counters on the host first (:meth:`poll`, one sync): call it when a
+        save is due, not every step.
+
+        Raises:
+            NonFiniteLossError: device mode, if a streak reached ``max_in_row``.
+        """
+        if self.device_mode:
+            self.poll(last_checkpoint)
+        return self.in_row > 0
 
     # -- device mode ------------------------------------------------------------------------------
     @staticmethod
@@ -189,16 +205,22 @@ class NonFiniteHooks:
 
     Mixed into both LightningModules (listed before ``L.LightningModule``): attach the guard to a
     single fused optimizer at train start (device mode), hand it ``found_inf`` before every
-    optimizer step, and read the device-side streak once more when training ends.
+    optimizer step, log the running count of skipped steps after every step (after the count,
+    so the row of a skipped step shows it), and read the device-side streak once more when
+    training ends. Messages name the newest checkpoint written before the streak, which the
+    checkpoint callback tracks (it writes nothing while a streak is open).
     """
 
     nonfinite: NonFiniteGuard
     trainer: Any  # provided by L.LightningModule
     global_step: int  # provided by L.LightningModule
+    log: Any  # provided by L.LightningModule
 
     def _last_checkpoint(self) -> str:
+        """The newest checkpoint written with no streak open (``PeriodicCheckpoint.good_checkpoint``), for messages."""
         trainer = getattr(self, "_trainer", None)
-        return getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer is not None else ""
+        callback = trainer.checkpoint_callback if trainer is not None else None
+        return str(getattr(callback, "good_checkpoint_text", ""))
 
     def _attach_nonfinite(self) -> None:
         optimizers = self.trainer.optimizers
@@ -207,6 +229,10 @@ class NonFiniteHooks:
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         self.nonfinite.before_step(self.global_step, self._last_checkpoint())
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Log ``train/nonfinite_steps`` after the step's count is in: skipped steps included, no sync."""
+        self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=1)
 
     def on_train_end(self) -> None:
         try:

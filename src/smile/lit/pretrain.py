@@ -99,15 +99,14 @@ class PretrainLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         mask = batch["mask"]
         loss = self.compute_loss(batch["video"], mask)
+        bsz = mask.shape[0]  # logged before the guard: a skipped step's row shows its NaN loss
+        self.log("train/loss", loss, prog_bar=True, batch_size=bsz, sync_dist=True)  # the global batch's loss
+        self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
+        log_skipped_videos(self, batch)  # train/nonfinite_steps: NonFiniteHooks.on_train_batch_end
         if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
             self.nonfinite.observe(loss)
         elif not self._loss_is_finite(loss):
             return None  # Lightning skips backward and the optimizer step
-        bsz = mask.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=bsz, sync_dist=True)  # the global batch's loss
-        self.log("train/masked_tokens", mask[:, 0].sum(-1)[0].float(), batch_size=bsz)
-        self.log("train/nonfinite_steps", self.nonfinite.nonfinite_total(), batch_size=bsz)
-        log_skipped_videos(self, batch)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:

@@ -1,14 +1,14 @@
 """Loading student weights from this project's checkpoints and from official VideoMAE/SMILE files.
 
 Stage-2 pretraining starts from a stage-1 student (SPEC §4.4): every student weight is loaded,
-missing and unexpected keys are reported, and shape mismatches are refused instead of silently
-skipped (the reference's loader only printed them, SPEC §10.18). Files are read with
-``torch.load(weights_only=True)``.
+unexpected keys are reported, and shape mismatches and missing weights are refused instead of
+silently skipped (the reference's loader only printed them, SPEC §10.18): a load that matches
+nothing would otherwise train from random weights with exit code 0. Files are read by
+:func:`~smile.models.checkpoint_file.read_checkpoint` (weights only; one-line errors naming the file).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +17,22 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from smile.models.checkpoint_file import EXPECTED, SAFE_GLOBALS, CheckpointError, read_checkpoint
+
+__all__ = [
+    "SAFE_GLOBALS",
+    "CheckpointError",
+    "LoadReport",
+    "check_fit",
+    "check_same_keys",
+    "load_encoder_weights",
+    "load_student_weights",
+    "read_checkpoint",
+    "read_state_dict",
+    "select_state_dict",
+    "strip_prefix",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +60,6 @@ class LoadReport:
         )
 
 
-# Objects the official VideoMAE/SMILE .pth files pickle next to the weights (the training args);
-# torch.load(weights_only=True) accepts exactly these, never arbitrary classes.
-SAFE_GLOBALS: list[Any] = [argparse.Namespace]
-
-
-def read_checkpoint(path: str | Path) -> object:
-    """The whole object a checkpoint file holds (weights, and hyper-parameters or args beside them).
-
-    Raises:
-        FileNotFoundError: with the path, when the file does not exist.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (check model.init_from)")
-    with torch.serialization.safe_globals(SAFE_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def select_state_dict(
     obj: object, keys: tuple[str, ...] = CONTAINER_KEYS, source: str = "checkpoint"
 ) -> dict[str, torch.Tensor]:
@@ -71,7 +69,7 @@ def select_state_dict(
             obj = obj[key]
             break
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{source} holds no state dict (found {type(obj).__name__})")
+        raise CheckpointError(f"{source}: holds no state dict (found a {type(obj).__name__}); {EXPECTED}")
     return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
@@ -103,14 +101,17 @@ def strip_prefix(sd: Mapping[str, torch.Tensor], prefixes: tuple[str, ...]) -> d
 def load_student_weights(
     model: nn.Module, path: str | Path, prefixes: tuple[str, ...] = ("net.", "module.")
 ) -> LoadReport:
-    """Load every matching tensor of ``path`` into ``model`` (a pretraining student).
+    """Load every tensor of ``path`` into ``model`` (a pretraining student); all of them must be there.
 
     Accepts this project's Lightning checkpoints (keys under ``state_dict`` with ``net.``) and the
     official VideoMAE/SMILE pretraining ``.pth`` files (keys under ``model``, SPEC §4.3 names).
-    Teacher weights (``target.*``) are ignored.
+    Teacher weights (``target.*``) are ignored. Stage 2 continues stage 1's student, so a student
+    tensor the file lacks is an error: it would silently restart from random weights.
 
     Raises:
-        ValueError: when a tensor's shape differs from the model's (names every mismatch).
+        CheckpointError: when a tensor's shape differs from the model's (names every mismatch), or
+            when any student tensor is missing from the file (names the file, the count matched,
+            and samples of the file's and the model's keys).
     """
     sd = {k: v for k, v in read_state_dict(path).items() if not k.startswith("target.")}
     sd = strip_prefix(sd, prefixes)
@@ -121,11 +122,15 @@ def load_student_weights(
         if k in own and own[k].shape != v.shape
     ]
     if mismatched:
-        raise ValueError(f"{path}: shape mismatch for {len(mismatched)} tensor(s): " + "; ".join(mismatched[:10]))
-    return _report(path, sd, own, model.load_state_dict(sd, strict=False))
+        raise CheckpointError(f"{path}: shape mismatch for {len(mismatched)} tensor(s): " + "; ".join(mismatched[:10]))
+    report = _report(path, sd, own, model.load_state_dict(sd, strict=False))
+    check_fit(report, sd, own, allowed_missing=set(), what="a pretraining student of this model")
+    return report
 
 
 ENCODER_PREFIXES = ("net.encoder.", "net.", "module.", "encoder.", "backbone.")
+# What a classifier has and a pretraining encoder does not: they start fresh when finetuning begins.
+CLASSIFIER_ONLY = ("fc_norm.", "head.")
 
 
 def load_encoder_weights(
@@ -138,7 +143,8 @@ def load_encoder_weights(
     official finetuned ``.pth`` (finetune keys under ``model`` or ``module``, possibly fp16), as
     the reference's ``--finetune`` conversion does (SPEC §4.4). From pretraining files only the
     encoder is read (decoder, bridge and mask token are dropped), its final ``norm`` is reported as
-    unexpected; ``fc_norm`` / ``head`` are missing and keep their fresh initialisation.
+    unexpected; ``fc_norm`` / ``head`` are missing and keep their fresh initialisation. Any other
+    missing tensor is an error: training would go on from random weights with exit code 0.
 
     Args:
         encoder: The model to fill.
@@ -148,7 +154,9 @@ def load_encoder_weights(
         prefixes: Key prefixes stripped (first match) before matching.
 
     Raises:
-        ValueError: on a shape mismatch not covered by ``reinit``.
+        CheckpointError: on a shape mismatch not covered by ``reinit``, or when a tensor other than
+            the classifier's ``fc_norm`` / ``head`` (file without a head) or a re-initialised one is
+            missing from the file.
     """
     sd = {k: v for k, v in read_state_dict(path).items() if not k.startswith("target.")}
     for enc in ("net.encoder.", "encoder."):  # a pretraining checkpoint: the encoder is all a classifier uses
@@ -161,12 +169,58 @@ def load_encoder_weights(
     refused = sorted(k for k in mismatched if not k.startswith(tuple(reinit)))
     if refused:
         details = "; ".join(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in refused[:10])
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: shape mismatch for {len(refused)} tensor(s): {details}. "
             "Pass the names to re-initialise (e.g. model.reinit=[head]) if that is intended."
         )
     sd = {k: v.to(own[k].dtype) if k in own else v for k, v in sd.items() if k not in mismatched}
-    return _report(path, sd, own, encoder.load_state_dict(sd, strict=False))
+    report = _report(path, sd, own, encoder.load_state_dict(sd, strict=False))
+    headless = not any(k.startswith(CLASSIFIER_ONLY) for k in sd)  # a pretraining encoder: a fresh head
+    allowed = mismatched | ({k for k in own if k.startswith(CLASSIFIER_ONLY)} if headless else set())
+    check_fit(report, sd, own, allowed, what="a pretraining or classifier checkpoint of this encoder")
+    return report
+
+
+def _sample(keys: Any, n: int = 6) -> str:
+    """At most ``n`` keys, and how many more there are."""
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f", … (+{len(keys) - n})" if len(keys) > n else "") if keys else "none"
+
+
+def check_fit(
+    report: LoadReport, sd: Mapping[str, Any], own: Mapping[str, Any], allowed_missing: set[str], what: str
+) -> None:
+    """Refuse a load that left tensors other than ``allowed_missing`` at their initial values.
+
+    Raises:
+        CheckpointError: naming the file, how many tensors matched, the missing ones and samples of
+            the file's and the model's keys (a wrong key layout shows in them at once).
+    """
+    missing = sorted(set(report.missing) - allowed_missing)
+    if not missing:
+        return
+    raise CheckpointError(
+        f"{report.path}: matched {len(report.loaded)} of the model's {len(own)} tensors; missing {len(missing)}: "
+        f"{_sample(missing)}; the file's keys: {_sample(sd)}; the model's keys: {_sample(own)}. "
+        f"Expected {what} (keys may carry a prefix: net., module., encoder.)"
+    )
+
+
+def check_same_keys(
+    path: str | Path, sd: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], what: str
+) -> None:
+    """Refuse, in one line, a file whose tensors are not exactly the model's (torch's report spans lines).
+
+    Raises:
+        CheckpointError: naming the file, the missing, unexpected and reshaped keys, and ``what`` was expected.
+    """
+    missing, extra = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    shapes = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
+    if missing or extra or shapes:
+        raise CheckpointError(
+            f"{path}: does not fit the model: missing {len(missing)}: {_sample(missing)}; unexpected {len(extra)}: "
+            f"{_sample(extra)}; other shapes {len(shapes)}: {_sample(shapes)}; expected {what}"
+        )
 
 
 def _report(path: str | Path, sd: dict, own: dict, result: nn.modules.module._IncompatibleKeys) -> LoadReport:

@@ -9,8 +9,8 @@ rather than deep inside a forward.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from smile.models.decoder import VideoMAEDecoder

@@ -14,13 +14,12 @@ another size than the tower's are accepted (the positional embedding is resized 
 frame's grid, CLS entry kept), and the pooled/projected embedding is never computed.
 
 Weights come from a local file only, in any of three forms, all reduced to the same un-prefixed
-visual state dict (see :func:`load_clip_visual_state_dict`) and loaded strictly.
+visual state dict (see :func:`load_clip_visual_state_dict`) and loaded strictly. No file's code is
+run: OpenAI's TorchScript archive is read without ``torch.jit.load``, the others as weights only.
 """
 
 from __future__ import annotations
 
-import warnings
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +30,8 @@ import torch.nn.functional as F
 from open_clip.transformer import LayerNorm, QuickGELU, VisionTransformer
 from torch import Tensor, nn
 
+from smile.models.checkpoint_file import read_checkpoint
+from smile.models.torchscript import is_torchscript, read_torchscript_state_dict
 from smile.teachers.feature import FrozenTeacher, check_complete_state_dict, missing_weights_error
 from smile.video import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 
@@ -130,21 +131,16 @@ def build_clip_visual(
 
 
 # -- weight files ------------------------------------------------------------------------------
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zips holding ``<root>/constants.pkl`` (plain torch.save zips do not)."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in zf.namelist())
-
-
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Flat ``{key: tensor}`` from a TorchScript archive or a (possibly wrapped) torch.save dict."""
-    if _is_torchscript(path):  # form (a): the OpenAI archive; torch.load(weights_only=True) refuses it
-        with warnings.catch_warnings():  # torch >= 2.9 flags torch.jit as deprecated; loading still works
-            warnings.simplefilter("ignore", FutureWarning)
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """Flat ``{key: tensor}`` from a TorchScript archive or a (possibly wrapped) torch.save dict.
+
+    The OpenAI archive (form (a)) is read by :func:`~smile.models.torchscript.read_torchscript_state_dict`,
+    which takes the tensors out of the zip without ``torch.jit.load`` (that would run the code the
+    archive carries); everything else by :func:`~smile.models.checkpoint_file.read_checkpoint`.
+    """
+    if is_torchscript(path):
+        return read_torchscript_state_dict(path)
+    obj = read_checkpoint(path)
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
             obj = obj[wrapper]

@@ -17,10 +17,10 @@ One dataset, three modes:
 Videos come from a list file (the reference's ``<path> <label>`` or a ``path,label`` CSV, read by
 :func:`~smile.data.datasets.list.read_video_list`), a dataset index
 (:func:`~smile.data.indexes.index_dataset`) or records (e.g. :class:`~smile.data.indexes.VideoRecord`).
-Broken videos follow the list dataset's policy (:class:`~smile.data.datasets.list.BadVideoPolicy`):
-logged, counted, replaced by the next video, fatal past ``max_bad_fraction``. In ``test`` mode a
-replaced video shows up twice under the successor's ``index`` and the broken one is missing from
-the evaluation.
+Broken videos follow :class:`~smile.data.badvideos.BadVideoPolicy`: replaced by the next video,
+reported in the item (``bad_videos``), logged once and counted by the data module, fatal past
+``max(max_bad_videos, floor(max_bad_fraction * N))``. In ``test`` mode a replaced video shows up
+twice under the successor's ``index`` and the broken one is missing from the evaluation.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from smile.data.datasets.list import BadVideoPolicy, EpochAware, check_index, read_video_list
+from smile.data.badvideos import ITEM_KEY, BadVideoPolicy, encode_failures
+from smile.data.datasets.list import EpochAware, check_index, read_video_list
 from smile.data.decoding import Backend, read_clip
 from smile.data.indexes import DatasetIndex
 from smile.data.sampling import (
@@ -117,7 +118,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
             (a K400 test item is 21 views, ~200 MB as float32 at 224 px).
         backend: Decoder (``"auto"``, ``"decord"`` or ``"pyav"``).
         seed: Base seed of every random choice.
-        max_bad_fraction: Broken-video allowance (see module docstring).
+        max_bad_fraction, max_bad_videos: Broken-video allowance (see module docstring).
         decode_size: Optional ``(height, width)`` to decode at; spatial transforms then refer to it.
         config_key: Config key to name when the list file is missing.
 
@@ -128,6 +129,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
     * val: ``video`` ``[3, T, S, S]``, ``label``, ``index``, ``video_id`` (str).
     * test: ``video`` ``[V, 3, T, S, S]`` with ``V = clips * crops``, ``label``, ``index``,
       ``video_id`` and ``view_ids [V]``: view ``clip * test_crops + crop``, in that order.
+    * all: ``skipped`` (entries passed over) and ``bad_videos`` (str: their reasons, see above).
 
     ``index`` is the video actually returned (a broken video is replaced by its successor), the
     key to aggregate test views by. Determinism: training item ``i`` in epoch ``e`` uses
@@ -158,6 +160,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
         backend: Backend = "auto",
         seed: int = 0,
         max_bad_fraction: float = 0.01,
+        max_bad_videos: int = 5,
         decode_size: tuple[int, int] | None = None,
         config_key: str = "data.train_list",
     ) -> None:
@@ -175,7 +178,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
         else:
             crop = "three" if mode == "test" else "centre"
             self.transform = EvalTransform(img_size, short_side, crop, test_crops, mean, std, normalize_eval)
-        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.source)
+        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.source, max_bad_videos)
         self.bad_videos = self.policy.bad_videos
         self._init_epoch()
 
@@ -273,16 +276,15 @@ class VideoClassificationDataset(EpochAware, Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         load = {"train": self.load_train, "val": self.load_val, "test": self.load_test}[self.mode]
         index = check_index(index, len(self))
-        j, video = self.policy.load(index, load)
+        j, video, failures = self.policy.load(index, load)
         label = torch.tensor(self.labels[j], dtype=torch.int64)
         item: dict[str, Any] = {"video": video, "label": label, "index": torch.tensor(j, dtype=torch.int64)}
+        item[ITEM_KEY] = encode_failures(failures)  # judged by the data module, once per run
         item["skipped"] = torch.tensor((j - index) % len(self), dtype=torch.int64)  # broken videos passed over
         if self.mode == "train" and self.num_sample > 1:
             item["label"] = label.repeat(self.num_sample)  # [n]
             item["index"] = item["index"].repeat(self.num_sample)  # [n]
-            item["skipped"] = torch.zeros(self.num_sample, dtype=torch.int64).index_fill_(
-                0, torch.tensor([0]), item["skipped"]
-            )
+            item["skipped"] = torch.cat([item["skipped"][None], item["skipped"].new_zeros(self.num_sample - 1)])
         if self.mode != "train":
             item["video_id"] = self.video_ids[j]
         if self.mode == "test":

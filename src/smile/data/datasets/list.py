@@ -9,35 +9,32 @@ Two list formats are read:
 Relative paths are resolved against ``root`` (default: the list file's folder), and a path whose
 last component has no ``.`` gets ``.mp4`` appended, as in the reference.
 
-Broken videos are not hidden (SPEC §10 item 5): each is logged once, counted, and replaced by the
-next index; a run stops with a report when more than ``floor(max_bad_fraction * len)`` distinct
-videos failed. Only decode failures are treated this way; any other exception is a bug and
-propagates.
+Broken videos are not hidden (SPEC §10 item 5): each is replaced by the next index and reported
+in the item; the data module logs each file once per run, counts distinct files and stops the run
+with a report when more than ``max(max_bad_videos, floor(max_bad_fraction * len))`` failed
+(:mod:`smile.data.badvideos`). Only decode failures are treated this way; any other exception is
+a bug and propagates.
 """
 
 from __future__ import annotations
 
 import csv
-import logging
-import math
 import operator
 import os
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from smile.data.decoding import Backend, VideoDecodeError, read_clip
+from smile.data.badvideos import ITEM_KEY, BadVideoPolicy, TooManyBadVideos, encode_failures
+from smile.data.decoding import Backend, read_clip
 from smile.data.sampling import pretrain_indices
 from smile.data.transforms import MultiScaleCrop
 
-log = logging.getLogger(__name__)
+__all__ = ["BadVideoPolicy", "EpochAware", "TooManyBadVideos", "VideoListDataset", "check_index", "read_video_list"]
 
 CSV_HEADER = "path,label"
-MAX_ATTEMPTS = 10  # decode tries per __getitem__ (the requested index, then its successors)
-_T = TypeVar("_T")
 
 
 def _resolve(path: str, base: str) -> str:
@@ -123,68 +120,6 @@ def check_index(index: int, length: int) -> int:
     return index
 
 
-class BadVideoPolicy:
-    """The broken-video rule of the module docstring, shared by every dataset of video files.
-
-    Args:
-        paths: The dataset's video paths (item ``i`` is ``paths[i]``).
-        max_bad_fraction: Stop once more than ``floor(max_bad_fraction * len(paths))`` distinct
-            videos failed (counted per process).
-        source: What to name in errors (the list file).
-    """
-
-    def __init__(self, paths: Sequence[str], max_bad_fraction: float, source: str) -> None:
-        if not 0.0 <= max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
-        self.paths, self.source = paths, source
-        self.max_bad_fraction = float(max_bad_fraction)
-        self.max_bad = math.floor(self.max_bad_fraction * len(paths) + 1e-9)
-        self.bad_videos: dict[str, str] = {}  # path -> reason, this process only
-
-    def load(self, index: int, load: Callable[[int], _T]) -> tuple[int, _T]:
-        """``(j, load(j))`` for the first ``j`` from ``index`` on (wrapping) that decodes.
-
-        Only VideoDecodeError counts as a broken video; anything else propagates.
-        """
-        tried = []
-        for attempt in range(min(MAX_ATTEMPTS, len(self.paths))):
-            j = (index + attempt) % len(self.paths)
-            try:
-                return j, load(j)
-            except VideoDecodeError as err:
-                self.record(self.paths[j], str(err))
-                tried.append(self.paths[j])
-        raise RuntimeError(
-            f"{self.source}: none of {len(tried)} consecutive videos from index {index} "
-            f"could be decoded: {tried}. Reasons: {[self.bad_videos[p] for p in tried]}"
-        )
-
-    def record(self, path: str, reason: str) -> None:
-        """Warn once per path; raise once more distinct videos failed than allowed."""
-        if path in self.bad_videos:
-            return
-        self.bad_videos[path] = reason
-        log.warning(
-            "skipping unreadable video (%d so far, %d allowed): %s",
-            len(self.bad_videos),
-            self.max_bad,
-            reason,
-        )
-        if len(self.bad_videos) > self.max_bad:
-            raise RuntimeError(self.report())
-
-    def report(self) -> str:
-        shown = list(self.bad_videos.values())[:10]
-        more = len(self.bad_videos) - len(shown)
-        return (
-            f"{len(self.bad_videos)} of {len(self.paths)} videos in {self.source} failed to decode, more "
-            f"than max_bad_fraction={self.max_bad_fraction} allows ({self.max_bad}). Fix or remove "
-            f"them from the list, or raise max_bad_fraction. Failures:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more > 0 else "")
-        )
-
-
 class EpochAware:
     """The current epoch in shared memory, so ``set_epoch`` from the main process reaches
     persistent DataLoader workers (a plain attribute would stay at its value in each worker)."""
@@ -217,15 +152,17 @@ class VideoListDataset(EpochAware, Dataset):
         scales: Multi-scale crop scales.
         backend: ``"auto"``, ``"decord"`` or ``"pyav"`` (see :mod:`smile.data.decoding`).
         seed: Base seed of every random choice.
-        max_bad_fraction: Stop once more than ``floor(max_bad_fraction * len(self))`` distinct videos
-            failed to decode (0 = fail on the first one). Counted per process, i.e. per DataLoader
-            worker, so with several workers the whole run may see a few more before stopping.
+        max_bad_fraction: Fraction of the videos that may fail to decode before the run stops.
+        max_bad_videos: Videos that may fail whatever the list's size; the run stops once more than
+            ``max(max_bad_videos, floor(max_bad_fraction * len(self)))`` distinct videos failed,
+            counted over all workers by the data module (:mod:`smile.data.badvideos`).
         decode_size: Optional ``(height, width)`` to decode at (cheaper); crops then refer to it.
         config_key: Config key to name when the list file is missing.
 
-    Items are dicts ``video`` (uint8 ``[3, T, S, S]``), ``label`` and ``index`` (int64 scalars).
-    ``index`` is the item actually returned, which differs from the requested one when a broken
-    video was replaced by its successor.
+    Items are dicts ``video`` (uint8 ``[3, T, S, S]``), ``label``, ``index``, ``skipped`` (int64
+    scalars) and ``bad_videos`` (str). ``index`` is the item actually returned, which differs from
+    the requested one when a broken video was replaced by its successor; ``skipped`` counts the
+    entries passed over and ``bad_videos`` names them with their reasons (JSON, "" when none).
 
     Determinism: item ``i`` in epoch ``e`` uses ``default_rng([seed, i, e, 0])`` for the start
     frame and ``default_rng([seed, i, e, 1])`` for the crop, so it is identical across worker
@@ -246,6 +183,7 @@ class VideoListDataset(EpochAware, Dataset):
         backend: Backend = "auto",
         seed: int = 0,
         max_bad_fraction: float = 0.01,
+        max_bad_videos: int = 5,
         decode_size: tuple[int, int] | None = None,
         config_key: str = "data.train_list",
     ) -> None:
@@ -262,9 +200,9 @@ class VideoListDataset(EpochAware, Dataset):
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
         self.backend, self.seed, self.decode_size = backend, int(seed), decode_size
         self.crop = MultiScaleCrop(int(img_size), scales)
-        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.list_file)
+        self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.list_file, max_bad_videos)
         self.max_bad_fraction, self.max_bad = self.policy.max_bad_fraction, self.policy.max_bad
-        self.bad_videos = self.policy.bad_videos  # path -> reason, this process only
+        self.bad_videos = self.policy.bad_videos  # path -> reason, this process only (a cache)
         self._init_epoch()
 
     def __len__(self) -> int:
@@ -287,12 +225,13 @@ class VideoListDataset(EpochAware, Dataset):
         rng = np.random.default_rng([self.seed, index, self.epoch, 1])
         return self.crop(torch.from_numpy(frames), rng)  # [3, T, S, S]
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         index = check_index(index, len(self))
-        j, video = self.policy.load(index, self.load)
+        j, video, failures = self.policy.load(index, self.load)
         return {
             "video": video,
             "label": torch.tensor(self.labels[j], dtype=torch.int64),
             "index": torch.tensor(j, dtype=torch.int64),
             "skipped": torch.tensor((j - index) % len(self), dtype=torch.int64),  # broken videos passed over
+            ITEM_KEY: encode_failures(failures),  # judged by the data module, once per run
         }
