@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from smile_testing import TINY, compose_cfg
 
-from smile.eval import evaluate, merge_predictions, metrics_from_predictions
+from smile.eval import evaluate, merge_predictions, metrics_from_predictions, write_outputs
 from smile.train import setup
 
 FINETUNE = [
@@ -41,9 +43,10 @@ def test_eval_reproduces_the_validation_accuracy_logged_in_training(tmp_path):
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert saved["test/acc1"] == pytest.approx(sum(r["pred"] == r["label"] for r in rows) / 20)
     assert saved["num_videos"] == 20
-    matrix = list(csv.reader(open(tmp_path / "ev" / "confusion_matrix.csv")))
-    assert len(matrix) == 8 and sum(int(float(x)) for row in matrix for x in row) == 20
-    assert Image.open(tmp_path / "ev" / "confusion_matrix.png").size == (256, 256)  # 8 classes x 32 px
+    matrix = list(csv.reader(open(tmp_path / "ev" / "confusion_matrix.csv")))  # header row + 8 named rows
+    assert matrix[0][0] == "true \\ predicted" and len(matrix) == 9 and [r[0] for r in matrix[1:]] == matrix[0][1:]
+    assert sum(int(x) for row in matrix[1:] for x in row[1:]) == 20
+    assert Image.open(tmp_path / "ev" / "confusion_matrix.png").size[0] > 8 * 48  # 8 named classes x 48 px + labels
     logged = list(csv.DictReader(open(tmp_path / "ev" / "csv" / "version_0" / "metrics.csv")))  # logger=csv
     per_class = {k: float(v) for row in logged for k, v in row.items() if k.startswith("test/class_acc/") and v}
     assert len(per_class) == 8 and any(r.get("test/acc1") for r in logged)
@@ -141,3 +144,53 @@ def test_eval_refuses_a_pretraining_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="not a finetuned classifier"):
         evaluate(compose_cfg([*FINETUNE, f"ckpt={path}"], tmp_path / "e", config_name="eval"))
     assert Path(path).exists()
+
+
+def test_write_outputs_puts_class_names_next_to_every_index(tmp_path):
+    names = ["walk", "run", "jump, high"]  # a comma: CSV quoting and JSON lists must hold it
+    rows = [
+        {"video_id": "a", "label": 0, "pred": 0, "top5": [0, 2, 1], "top5_prob": [0.5, 0.3, 0.2]},
+        {"video_id": "b", "label": 2, "pred": 1, "top5": [1, 2, 0], "top5_prob": [0.6, 0.3, 0.1]},
+    ]
+    _, confusion = metrics_from_predictions(rows, num_classes=3)
+    module = SimpleNamespace(num_classes=3, test_predictions=rows, test_confusion=confusion)
+    write_outputs(tmp_path, {"test/acc1": 0.5}, module, rows, confusion, class_names=names)  # type: ignore[arg-type]
+    with open(tmp_path / "predictions.csv", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["video_id", "label", "label_name", "pred", "pred_name", "top5", "top5_names", "top5_prob"]
+    assert table[2] == [
+        "b",
+        "2",
+        "jump, high",
+        "1",
+        "run",
+        "[1, 2, 0]",
+        '["run", "jump, high", "walk"]',
+        "[0.6, 0.3, 0.1]",
+    ]
+    with open(tmp_path / "confusion_matrix.csv", newline="") as f:
+        matrix = list(csv.reader(f))
+    assert matrix[0] == ["true \\ predicted", "walk", "run", "jump, high"]
+    assert matrix[3] == ["jump, high", "0", "1", "0"]
+    image = Image.open(tmp_path / "confusion_matrix.png")
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    assert image.size[0] > 3 * 48 and len(np.unique(pixels, axis=0)) > 10  # labelled, not blank
+    write_output = tmp_path / "default"
+    write_outputs(write_output, {}, module, rows, confusion)  # type: ignore[arg-type]
+    assert list(csv.reader(open(write_output / "confusion_matrix.csv")))[0][1:] == ["class_0", "class_1", "class_2"]
+
+
+def test_log_confusion_keys_per_class_accuracy_by_name(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from smile.callbacks.loggers import log_confusion
+
+    matrix = torch.tensor([[3, 1, 0], [0, 2, 0], [1, 1, 2]])
+    csv_logger, tb = CSVLogger(tmp_path, name="csv"), TensorBoardLogger(tmp_path, name="tb")
+    metrics = log_confusion(
+        [csv_logger, tb], matrix, torch.zeros(4, 4, 3, dtype=torch.uint8), class_names=["walk", "run", "a/b"]
+    )
+    assert metrics == {"test/class_acc/walk": 0.75, "test/class_acc/run": 1.0, "test/class_acc/a_b": 0.5}
+    logged = list(csv.DictReader(open(Path(csv_logger.log_dir) / "metrics.csv")))
+    assert float(logged[0]["test/class_acc/run"]) == 1.0
+    assert log_confusion([], matrix, torch.zeros(4, 4, 3, dtype=torch.uint8))["test/class_acc/class_2"] == 0.5

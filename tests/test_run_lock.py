@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only as utils_rank_zero_only
 from smile_testing import TINY, compose_cfg
 
 from smile.run_lock import RunDirectoryInUse, RunLock
@@ -91,6 +93,8 @@ def test_a_run_holds_the_lock_until_fit_ends(tmp_path):
 
 
 def test_only_global_rank_zero_takes_the_lock(tmp_path, monkeypatch):
+    for flag in (rank_zero_only, utils_rank_zero_only):  # the DDP trainer sets these process globals
+        monkeypatch.setattr(flag, "rank", flag.rank)  # restored afterwards, or later tests log nothing
     monkeypatch.setenv("LOCAL_RANK", "1")  # what Lightning's DDP launcher sets in the second process
     monkeypatch.setenv("WORLD_SIZE", "2")
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]

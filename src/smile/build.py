@@ -141,7 +141,10 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
         "callbacks": [instantiate(node) for node in _nodes(cfg, "callbacks")],
         "logger": build_loggers(cfg) or False,
     }
-    return instantiate(cfg.trainer, **{**kwargs, **overrides})
+    node = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert isinstance(node, dict)
+    node.pop("matmul_precision")  # ours (applied in smile.train.setup), not a Trainer argument
+    return instantiate(node, **{**kwargs, **overrides})
 
 
 def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:

@@ -17,6 +17,7 @@ import csv
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ from omegaconf import DictConfig
 from smile.build import CONFIG_DIR, build_loggers, build_module, explain_missing, log_run_config, resolve_weights
 from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
+from smile.checks import ConfigError, check_config
+from smile.data.badvideos import TooManyBadVideos
 from smile.lit import ClassifierLitModule
 from smile.metrics import gather_predictions, merge_predictions, metrics_from_predictions, reconcile_metrics
+from smile.metrics.classification import class_names_or_default, confusion_table, named_rows
 from smile.models.checkpoint import CheckpointError, check_same_keys, load_encoder_weights, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -60,30 +64,38 @@ def write_outputs(
     module: ClassifierLitModule,
     rows: list[dict[str, Any]] | None = None,
     confusion: torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> None:
     """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.csv`` / ``.png`` in ``out_dir``.
 
     ``rows`` (default: ``module.test_predictions`` de-duplicated) and ``confusion`` (default:
-    ``module.test_confusion``) are what gets written; no confusion, no confusion files.
+    ``module.test_confusion``) are what gets written; no confusion, no confusion files. Class
+    names (the data module's ``class_names``; ``class_<i>`` when None) go next to every index:
+    ``label_name``, ``pred_name``, ``top5_names`` columns, the matrix's header row and first column,
+    and the picture's axes, so that no output needs a lookup table to be read.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     rows = merge_predictions(module.test_predictions) if rows is None else rows
     confusion = module.test_confusion if confusion is None else confusion
+    names = class_names_or_default(class_names, module.num_classes)
     if rows:
+        rows = named_rows(rows, names)
         with open(out_dir / "predictions.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
     if confusion is not None:
         with open(out_dir / "confusion_matrix.csv", "w", newline="") as f:
-            csv.writer(f).writerows(confusion.tolist())
-        write_png(out_dir / "confusion_matrix.png", confusion_image(confusion))
+            csv.writer(f).writerows(confusion_table(confusion, names))
+        write_png(out_dir / "confusion_matrix.png", confusion_image(confusion, names))
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Build data and classifier from ``cfg``, load ``cfg.ckpt``, test; returns the metrics."""
     explain_missing(cfg)
+    check_config(cfg)
+    torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
@@ -140,7 +152,7 @@ def main(cfg: DictConfig) -> None:
     """Console entry point (``python eval.py`` / ``smile-eval``); an unusable ``ckpt`` exits 2 with one line."""
     try:
         evaluate(cfg)
-    except CheckpointError as err:
+    except (CheckpointError, ConfigError, TooManyBadVideos) as err:
         print(f"smile-eval: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 

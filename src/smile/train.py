@@ -34,7 +34,11 @@ from smile.build import (
 from smile.callbacks import LossSummary
 from smile.callbacks.checkpoint_io import CheckpointNotFoundError, UnusableCheckpointError, checked_global_step
 from smile.callbacks.loggers import finish_wandb
+from smile.checks import ConfigError, check_config
+from smile.data.badvideos import TooManyBadVideos
+from smile.data.datamodule import BatchSizeError
 from smile.lit import NonFiniteLossError
+from smile.models.checkpoint import CheckpointError
 from smile.run_lock import RunDirectoryInUse, RunLock
 
 __all__ = [
@@ -69,7 +73,16 @@ for _msg in (
 
 # Errors whose message is the whole story (what happened, which file, what to do): `main` prints
 # the message alone; library callers of `setup`/`run` get the exception.
-USER_ERRORS = (RunDirectoryInUse, UnusableCheckpointError, CheckpointNotFoundError, NonFiniteLossError)
+USER_ERRORS = (
+    RunDirectoryInUse,
+    UnusableCheckpointError,
+    CheckpointNotFoundError,
+    NonFiniteLossError,
+    CheckpointError,
+    ConfigError,
+    TooManyBadVideos,
+    BatchSizeError,
+)
 OFF = (None, False, "false", "False", "none", "None")
 AUTO = ("auto", True, "true", "True")
 
@@ -172,9 +185,9 @@ def setup(cfg: DictConfig) -> Run:
         RunDirectoryInUse: another process is running in ``paths.output_dir``.
     """
     explain_missing(cfg)
+    check_config(cfg)  # impossible values, by key, before anything is built
     L.seed_everything(cfg.seed, workers=True)
-    if torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")
+    torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)

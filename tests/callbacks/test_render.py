@@ -68,11 +68,25 @@ def test_strip_and_side_by_side_layout():
     assert frames.shape == (4, 6, 3 * 5, 3) and frames[:, :, 10:].eq(2).all()
 
 
-def test_confusion_image_is_small_and_dark_on_the_diagonal():
-    image = confusion_image(torch.eye(4) * 5, size=64)
-    assert image.shape == (64, 64, 3) and image.dtype == torch.uint8
-    assert image[0, 0].sum() < image[0, 20].sum()  # diagonal cell darker than an empty one
-    assert confusion_image(torch.eye(400)).shape == (400, 400, 3)
+def test_confusion_image_names_counts_and_colour_bar():
+    names = ["ApplyEyeMakeup", "Basketball", "Diving", "Surfing"]
+    matrix = torch.tensor([[5, 1, 0, 0], [0, 3, 2, 0], [1, 0, 4, 0], [0, 0, 0, 6]])
+    image = confusion_image(matrix, names)
+    h, w, _ = image.shape
+    assert image.dtype == torch.uint8 and 4 * 48 < h < 4 * 48 + 200 and 4 * 48 < w < 4 * 48 + 300
+    assert len(torch.unique(image.reshape(-1, 3), dim=0)) > 20  # text, cells, bar: not blank
+    unnamed = confusion_image(matrix)
+    assert not torch.equal(image[:, :60], unnamed[:, :60])  # names on the ticks differ from class_<i>
+    row, col = (image[..., 2].int() - image[..., 0].int() > 60).nonzero().min(0).values.tolist()  # dark blue
+    assert row > 12 and col > 40  # the map sits right of the tick names and under the title
+
+
+def test_confusion_image_scales_to_400_classes_without_names():
+    image = confusion_image(torch.eye(400) * 3, [f"class {i}" for i in range(400)])
+    h, w, _ = image.shape
+    assert 800 <= h < 900 and 800 <= w < 900  # 2 px per class, no tick names
+    blue = image[..., 2].int() - image[..., 0].int() > 60  # [H, W] dark blue: the diagonal and the colour bar
+    assert 400 <= int(blue[:, : w - 60].sum()) <= 400 * 4 + 10  # 400 diagonal cells of 2 x 2 px
 
 
 @pytest.mark.parametrize("suffix", ["gif", "mp4"])

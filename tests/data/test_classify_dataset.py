@@ -222,3 +222,16 @@ def test_argument_checks(clips):
         VideoClassificationDataset(clips / "train.csv", sampling="uniform")
     with pytest.raises(FileNotFoundError, match="data.val_list"):
         VideoClassificationDataset(clips / "missing.csv", config_key="data.val_list")
+
+
+def test_short_videos_give_padded_items(clips):
+    """``padded`` = 1 when the video is shorter than the clip and frames repeat (8 x 4 needs 32 > 20 frames)."""
+    records = [(clips / "v50.mp4", 0), (clips / "v20.mp4", 1)]
+    geometry = {"num_frames": 8, "sampling_rate": 4, "img_size": 32}
+    for mode in ("train", "val", "test"):
+        ds = VideoClassificationDataset(records, mode=mode, test_clips=2, test_crops=1, **geometry, **PLAIN)
+        assert [ds[i]["padded"].item() for i in range(2)] == [0, 1], mode
+    repeated = VideoClassificationDataset(records, num_sample=2, **geometry, **PLAIN)
+    assert repeated[1]["padded"].tolist() == [1, 0]  # one decoded video, counted once
+    batch = collate_repeated([repeated[0], repeated[1]])
+    assert batch["padded"].tolist() == [0, 0, 1, 0] and int(batch["padded"].sum()) == 1

@@ -167,10 +167,10 @@ def test_rand_augment_is_seeded_and_leaves_global_rngs_alone():
 # --- random erasing and normalisation -------------------------------------------------------
 
 
-def test_random_erasing_probability_zero_and_one():
+def test_random_erasing_per_frame_probability_zero_and_one():
     clip = torch.zeros(3, 8, 32, 32)
-    assert torch.equal(ClipRandomErasing(prob=0.0)(clip.clone(), np.random.default_rng(0)), clip)
-    out = ClipRandomErasing(prob=1.0, mode="pixel")(clip.clone(), np.random.default_rng(0))
+    assert torch.equal(ClipRandomErasing(prob=0.0, cube=False)(clip.clone(), np.random.default_rng(0)), clip)
+    out = ClipRandomErasing(prob=1.0, mode="pixel", cube=False)(clip.clone(), np.random.default_rng(0))
     boxes = set()
     for t in range(8):
         erased = (out[:, t] != 0).any(0)  # [H, W]
@@ -182,13 +182,15 @@ def test_random_erasing_probability_zero_and_one():
     assert len(boxes) > 1  # independent per frame
 
 
-def test_random_erasing_is_seeded_and_keeps_torch_rng():
+@pytest.mark.parametrize("cube", [True, False])
+def test_random_erasing_is_seeded_and_keeps_torch_rng(cube):
     torch.manual_seed(5)
-    a = ClipRandomErasing(prob=1.0)(torch.zeros(3, 4, 16, 16), np.random.default_rng(1))
+    a = ClipRandomErasing(prob=1.0, cube=cube)(torch.zeros(3, 4, 16, 16), np.random.default_rng(1))
     next_draw = torch.rand(1)
     torch.manual_seed(5)
     assert torch.equal(torch.rand(1), next_draw)
-    assert torch.equal(a, ClipRandomErasing(prob=1.0)(torch.zeros(3, 4, 16, 16), np.random.default_rng(1)))
+    assert (a != 0).any()
+    assert torch.equal(a, ClipRandomErasing(prob=1.0, cube=cube)(torch.zeros(3, 4, 16, 16), np.random.default_rng(1)))
 
 
 def test_normalize_clip_values_and_layout():

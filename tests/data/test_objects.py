@@ -177,3 +177,21 @@ def test_cli_pack_objects(objects: Path, tmp_path: Path, capsys):
     assert len(load_packed(tmp_path / "o")) == 3
     code = main(["pack-objects", "--root", str(objects), "--out", str(tmp_path / "o2"), "--no-progress"])
     assert code == 1 and "dog/rgb.png has no alpha channel" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("via_cli", [False, True])
+def test_default_pack_keeps_256_px(tmp_path: Path, via_cli: bool):
+    root = tmp_path / "big"
+    (root / "kite").mkdir(parents=True)
+    rgba_image(300, 200, seed=5).save(root / "kite" / "1.png")
+    out = tmp_path / "packed"
+    if via_cli:
+        assert main(["pack-objects", "--root", str(root), "--out", str(out), "--no-progress"]) == 0
+    else:
+        pack_objects(root, out, progress=False)
+    index = json.loads((out / "index.json").read_text())
+    assert index["max_side"] == 256 and index["sizes"] == [[300, 200]]
+    assert (out / "objects.u8").stat().st_size == 256 * 256 * 4  # 256 KiB per object
+    bank = load_packed(out)
+    assert bank.sprites.shape == (1, 4, 256, 256)
+    assert np.array_equal(bank.sprites[0].permute(1, 2, 0).numpy(), expected_pixels(root / "kite" / "1.png", 256))

@@ -157,3 +157,16 @@ def test_bf16_autocast_runs() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(video, tube_mask(2, 6))
     assert out.shape == (2, 6, 12) and torch.isfinite(out.float()).all()
+
+
+def test_encoder_to_decoder_has_pytorch_default_linear_init() -> None:
+    # ViT-B widths (768 -> 384) with one block each: the bridge alone decides the statistic.
+    torch.manual_seed(0)
+    model = create_pretrain_model(
+        "vit_base_patch16", num_frames=FRAMES, img_size=IMG, decoder_depth=1, depth=1, target_dim=12
+    )
+    weight = model.encoder_to_decoder.weight.detach()  # [384, 768]
+    assert weight.shape == (384, 768) and model.encoder_to_decoder.bias is None
+    bound = 1 / 768**0.5  # kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert float(weight.abs().max()) <= bound
+    assert float(weight.std()) == pytest.approx(bound / 3**0.5, rel=0.01)  # 0.0208; Xavier: 0.0417

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import open_clip
 import pytest
+import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +24,7 @@ from smile.teachers import (
     IMAGENET_STD,
     CLIPArch,
     CLIPTeacher,
+    DINOTeacher,
     build_clip_visual,
     load_clip_visual_state_dict,
 )
@@ -349,3 +351,69 @@ def test_openai_archive_is_read_without_torch_jit_load(tiny, monkeypatch):
     torch.testing.assert_close(
         CLIPTeacher.from_file(paths["jit"], arch=TINY)(video), CLIPTeacher.from_file(paths["extract"], arch=TINY)(video)
     )
+
+
+# -- fp32 means fp32: no TF32 inside an fp32 teacher's forward -----------------------------------
+def _precision_seen(teacher: nn.Module, module: nn.Module, video: torch.Tensor) -> list[tuple[str, bool]]:
+    """(matmul precision, cuDNN allow_tf32) read inside ``module``'s forward during ``teacher(video)``."""
+    seen: list[tuple[str, bool]] = []
+    hook = module.register_forward_pre_hook(
+        lambda *_: seen.append((torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32))
+    )
+    try:
+        teacher(video)
+    finally:
+        hook.remove()
+    return seen
+
+
+@pytest.fixture
+def high_precision():
+    """The global state ``train.py`` sets on CUDA (matmul ``high``; cuDNN TF32 allowed), restored after."""
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.set_float32_matmul_precision(before[0])
+    torch.backends.cudnn.allow_tf32 = before[1]
+
+
+def _tiny_dino() -> DINOTeacher:
+    torch.manual_seed(0)
+    vit = timm.create_model(
+        "vit_small_patch16_224", pretrained=False, num_classes=0, img_size=32, depth=1, embed_dim=32, num_heads=2
+    )
+    return DINOTeacher(vit)
+
+
+def test_fp32_teacher_runs_at_highest_precision_and_restores(tiny, high_precision):
+    clip32 = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY, dtype="fp32")
+    clip16 = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY, dtype="bf16")
+    dino32, dino16 = _tiny_dino(), _tiny_dino()
+    dino16.dtype = torch.bfloat16
+    video = _video()
+    for teacher, inner in ((clip32, clip32.visual.conv1), (dino32, dino32.model.patch_embed)):
+        assert _precision_seen(teacher, inner, video) == [("highest", False)]
+        assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == ("high", True)
+    for teacher, inner in ((clip16, clip16.visual.conv1), (dino16, dino16.model.patch_embed)):
+        assert _precision_seen(teacher, inner, video) == [("high", True)]  # bf16: the global setting
+
+
+def test_fp32_precision_is_restored_when_the_forward_raises(tiny, high_precision):
+    teacher = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY)
+    hook = teacher.visual.ln_pre.register_forward_pre_hook(lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        teacher(_video())
+    hook.remove()
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == ("high", True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fp32_teacher_on_cuda_observes_highest_precision(tiny, high_precision):
+    teacher = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY).cuda()
+    video = _video().cuda()
+    assert _precision_seen(teacher, teacher.visual.transformer, video) == [("highest", False)]
+    assert torch.backends.cuda.matmul.allow_tf32 is True  # restored: "high" = TF32 matmuls again
+    ref = CLIPTeacher.from_file(tiny[1]["extract"], arch=TINY)(_video())  # CPU fp32
+    torch.testing.assert_close(teacher(video).cpu(), ref, atol=1e-4, rtol=1e-4)

@@ -175,14 +175,41 @@ def log_animations(loggers: Sequence[Logger], files: dict[str, Path], step: int,
             lg.log_video(key=key, videos=[str(path)], step=step, fps=[fps], format=[path.suffix.lstrip(".")])
 
 
-def log_confusion(loggers: Sequence[Logger], matrix: Tensor, image: Tensor, prefix: str = "test") -> None:
-    """Per-class accuracy (``{prefix}/class_acc/<k>``) and the confusion-matrix image to the loggers."""
-    if not loggers:
-        return
+def log_confusion(
+    loggers: Sequence[Logger],
+    matrix: Tensor,
+    image: Tensor,
+    prefix: str = "test",
+    class_names: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """Per-class accuracy keyed by class name, a per-class table and the confusion-matrix image to the loggers.
+
+    Metrics are ``{prefix}/class_acc/<name>`` (``/`` in a name becomes ``_``, so that it does not
+    nest; ``class_<i>`` when ``class_names`` is None). W&B also gets a ``{prefix}/per_class`` table
+    and TensorBoard the same as a markdown text: name, videos, correct, accuracy. Returns the metrics.
+    """
+    k = matrix.shape[0]
+    names = [str(n) for n in class_names] if class_names is not None else [f"class_{i}" for i in range(k)]
     m = matrix.double()
-    recall = (m.diagonal() / m.sum(1).clamp_min(1)).tolist()  # [K]
-    metrics = {f"{prefix}/class_acc/{k:03d}": float(v) for k, v in enumerate(recall)}
+    support, correct = m.sum(1), m.diagonal()
+    recall = (correct / support.clamp_min(1)).tolist()  # [K]
+    metrics = {f"{prefix}/class_acc/{n.replace('/', '_')}": float(v) for n, v in zip(names, recall, strict=True)}
+    rows = [[n, int(s), int(c), float(r)] for n, s, c, r in zip(names, support, correct, recall, strict=True)]
     for lg in loggers:
         lg.log_metrics(metrics, step=0)
+        if isinstance(lg, WandbLogger):
+            lg.log_table(key=f"{prefix}/per_class", columns=list(TABLE_COLUMNS), data=rows, step=0)
+        elif isinstance(lg, TensorBoardLogger):
+            lg.experiment.add_text(f"{prefix}/per_class", _markdown_table(rows), global_step=0)
         lg.save()
     log_images(loggers, {f"{prefix}/confusion_matrix": image}, step=0)
+    return metrics
+
+
+TABLE_COLUMNS = ("class", "videos", "correct", "accuracy")
+
+
+def _markdown_table(rows: list[list[Any]]) -> str:
+    """Per-class rows as a markdown table (TensorBoard's text plugin renders it)."""
+    head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
+    return head + "".join(f"| {n} | {s} | {c} | {r:.4f} |\n" for n, s, c, r in rows)

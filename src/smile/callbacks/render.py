@@ -19,6 +19,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from smile.callbacks.confusion_plot import confusion_image as confusion_image  # re-exported: its old home
 from smile.models import MaskedAutoencoder
 from smile.video import denormalize, patchify, unpatchify
 
@@ -169,20 +170,6 @@ def frame_strip(panels: Sequence[Tensor]) -> Tensor:
 def side_by_side(panels: Sequence[Tensor]) -> Tensor:
     """One clip's panels ``[3, T, H, W]`` each -> frames ``[T, H, P*W, 3]`` with the panels left to right."""
     return torch.cat([rearrange(x, "c t h w -> t h w c") for x in panels], dim=2).contiguous()
-
-
-def confusion_image(matrix: Tensor, size: int = 256) -> Tensor:
-    """A confusion matrix ``[K, K]`` (rows = true class) as a small heat map ``[S, S, 3]`` uint8.
-
-    Rows are normalised to recall (white = 0, dark blue = 1); each cell is ``max(1, size // K)``
-    pixels, so 400 classes stay a 400 px image.
-    """
-    m = matrix.double()
-    rec = (m / m.sum(1, keepdim=True).clamp_min(1)).float()  # [K, K] in [0, 1]
-    cell = max(1, size // max(1, m.shape[0]))
-    rec = rec.repeat_interleave(cell, 0).repeat_interleave(cell, 1)[..., None]  # [S, S, 1]
-    white, blue = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([0.03, 0.19, 0.42])
-    return to_uint8(white + rec * (blue - white))  # [S, S, 3]
 
 
 # -- files ---------------------------------------------------------------------------------------

@@ -102,12 +102,25 @@ def _require_transformers() -> Any:
     return transformers
 
 
-def write_hf(sd: Mapping[str, torch.Tensor], geometry: Mapping[str, Any], outdir: str | Path) -> Path:
-    """Save our classifier / pretraining encoder as a ``transformers`` model directory."""
+def write_hf(
+    sd: Mapping[str, torch.Tensor],
+    geometry: Mapping[str, Any],
+    outdir: str | Path,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """Save our classifier / pretraining encoder as a ``transformers`` model directory.
+
+    A classifier's ``id2label`` / ``label2id`` carry ``class_names`` (``class_<i>`` when None), so
+    that a pipeline built from the directory answers with class names.
+    """
     from smile.models.convert import hf_config, match_hf_names, to_hf
 
     transformers = _require_transformers()
     kwargs = hf_config(sd, **geometry)
+    if kwargs.get("num_labels"):
+        names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(kwargs["num_labels"])]
+        kwargs["id2label"] = dict(enumerate(names))
+        kwargs["label2id"] = {name: i for i, name in enumerate(names)}
     config = transformers.VideoMAEConfig(**kwargs)
     cls = transformers.VideoMAEForVideoClassification if kwargs["use_mean_pooling"] else transformers.VideoMAEModel
     model = cls(config)
@@ -127,14 +140,17 @@ def write_hf(sd: Mapping[str, torch.Tensor], geometry: Mapping[str, Any], outdir
 
 def to_hf_cmd(args: argparse.Namespace) -> int:
     sd, obj, path = load_input(args.src, args.zoo_dir, args.ema)
-    from smile.cli.convert_geometry import find_geometry
+    from smile.cli.convert_geometry import find_class_names, find_geometry
     from smile.models.convert import detect_kind, student_state_dict
 
     student = student_state_dict(sd)
     enc = "encoder." if detect_kind(student) == "pretrain" else ""
     geometry = find_geometry(args, obj, path, student[f"{enc}patch_embed.proj.weight"].shape[0])
-    out = write_hf(student, geometry, args.dst)
-    print(f"{path} -> {out}: transformers VideoMAE, {geometry}")
+    num_labels = student["head.weight"].shape[0] if "head.weight" in student else 0
+    names, where = find_class_names(obj, path, num_labels)
+    out = write_hf(student, geometry, args.dst, names if num_labels else None)
+    labels = f", id2label from {where}" if num_labels else ""
+    print(f"{path} -> {out}: transformers VideoMAE, {geometry}{labels}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Where ``smile-convert to-hf`` finds the clip geometry and head count of a checkpoint.
+"""Where ``smile-convert to-hf`` finds the clip geometry, head count and class names of a checkpoint.
 
 In order: the command-line flags, the zoo entry, the run's config beside the checkpoint
 (``.hydra/config.yaml`` or a logger's ``hparams.yaml``, checked by
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["find_geometry", "geometry_from_run_config"]
+__all__ = ["find_class_names", "find_geometry", "geometry_from_run_config"]
 
 
 def _heads_of(name: Any) -> int | None:
@@ -102,3 +102,38 @@ def find_geometry(args: argparse.Namespace, obj: Any, path: Path, embed_dim: int
     if isinstance(out["img_size"], list | tuple):
         out["img_size"] = tuple(int(v) for v in out["img_size"])
     return out
+
+
+def _names_in(obj: Any) -> list[str] | None:
+    """Class names a checkpoint carries (top level or its hyper-parameters), if any."""
+    if not isinstance(obj, Mapping):
+        return None
+    hparams = obj["hyper_parameters"] if isinstance(obj.get("hyper_parameters"), Mapping) else {}
+    for holder in (obj, hparams):
+        names = holder.get("class_names")
+        if isinstance(names, list | tuple) and names:
+            return [str(n) for n in names]
+    return None
+
+
+def _names_from_run(cfg: Any) -> list[str] | None:
+    """Class names of a run config's training data (its index), when the data is still where the run read it."""
+    from smile.data.classes import resolve_num_classes
+
+    try:
+        return resolve_num_classes(cfg)[1]
+    except Exception:  # noqa: BLE001 - data moved, interpolations of another machine: fall back to class_<i>
+        return None
+
+
+def find_class_names(obj: Any, path: Path, num_labels: int) -> tuple[list[str], str]:
+    """``(names, where from)`` for the exported ``id2label``: the checkpoint, the run's data, else ``class_<i>``.
+
+    Names of another count than the head's outputs are passed over (they describe other data).
+    """
+    found = [(_names_in(obj), "the checkpoint")]
+    found += [(_names_from_run(cfg), "the run's training data") for cfg in _run_configs(path)]
+    for names, where in found:
+        if names is not None and len(names) == num_labels:
+            return names, where
+    return [f"class_{i}" for i in range(num_labels)], "no names known: class_<i>"

@@ -5,6 +5,7 @@
     smile-data index --format {list,k400,ssv2,ucf101,hmdb51} --root VIDEOS [--annotations A]
                      [--split train] [--fold 1] --out LIST
     smile-data check --list LIST [--root R] [--workers N] [--backend auto] [--out report.tsv]
+                     [--experiment NAME | --frames N --sampling-rate R]
 
 Subcommands register themselves in :data:`SUBCOMMANDS` (name -> registrar). A registrar adds its
 arguments to the given sub-parser and returns the function that runs the command
@@ -48,7 +49,7 @@ def _pack_objects(parser: argparse.ArgumentParser) -> Runner:
         default=None,
         help="subset: one <category>/<name>.png per line (object_instances.txt format)",
     )
-    parser.add_argument("--max-side", type=int, default=128, help="side of the stored square sprites (default 128)")
+    parser.add_argument("--max-side", type=int, default=256, help="side of the stored square sprites (default 256)")
     parser.add_argument(
         "--skip-bad",
         action="store_true",
@@ -96,19 +97,58 @@ def _index(parser: argparse.ArgumentParser) -> Runner:
     return run
 
 
-@subcommand("check", "decode the first and last frame of every video of a list; report the unreadable ones")
+def experiment_span(name: str) -> tuple[int, int]:
+    """``(video.num_frames, video.sampling_rate)`` of an experiment config, composed as ``train.py`` would."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    from smile.build import CONFIG_DIR
+
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="train", overrides=[f"experiment={name}"])
+    except ConfigCompositionException:
+        known = ", ".join(sorted(p.stem for p in Path(CONFIG_DIR, "experiment").glob("*.yaml")))
+        raise ValueError(
+            f"--experiment {name}: no such experiment in {CONFIG_DIR}/experiment (one of: {known})"
+        ) from None
+    return int(cfg.video.num_frames), int(cfg.video.sampling_rate)
+
+
+def _span(args: argparse.Namespace) -> int | None:
+    """The clip span to flag short videos against, from ``--experiment`` or ``--frames``/``--sampling-rate``."""
+    from smile.data.check import clip_span
+
+    if args.experiment and (args.frames or args.sampling_rate):
+        raise ValueError("give --experiment or --frames/--sampling-rate, not both")
+    if args.experiment:
+        return clip_span(*experiment_span(args.experiment))
+    if (args.frames is None) != (args.sampling_rate is None):
+        raise ValueError("--frames and --sampling-rate go together (span = (frames - 1) * rate + 1)")
+    return None if args.frames is None else clip_span(args.frames, args.sampling_rate)
+
+
+@subcommand("check", "decode the first and last frame of every video of a list; report unreadable and short ones")
 def _check(parser: argparse.ArgumentParser) -> Runner:
     parser.add_argument("--list", dest="list_file", required=True, help="'<path> <label>' list or path,label CSV")
     parser.add_argument("--root", default=None, help="folder relative paths resolve against (default: the list's)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default CPU count; 1 = no pool)")
     parser.add_argument("--backend", default="auto", choices=("auto", "decord", "pyav"), help="decoder (default auto)")
-    parser.add_argument("--out", default=None, help="TSV report: path, status (ok/bad), reason")
+    parser.add_argument(
+        "--out", default=None, help="TSV report: path, status (ok/short/bad), reason, frames, fps, size, duration_s"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--experiment", default=None, help="flag videos shorter than this experiment's clip span")
+    parser.add_argument("--frames", type=int, default=None, help="clip frames N (with --sampling-rate)")
+    parser.add_argument("--sampling-rate", type=int, default=None, help="stride R: span = (N - 1) * R + 1 frames")
 
     def run(args: argparse.Namespace) -> int:
         from smile.data.check import check_list, write_report
 
-        report = check_list(args.list_file, args.root, args.backend, args.workers, not args.no_progress)
+        span = _span(args)
+        report = check_list(args.list_file, args.root, args.backend, args.workers, not args.no_progress, span)
         print(report.summary())
         if args.out:
             print(f"wrote {write_report(report, args.out)}")

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from smile.data.badvideos import BadVideoMonitor
+from smile.data.classes import data_classes
 from smile.data.mixup import ClipMixup
 from smile.data.sampler import ResumableSampler
 from smile.data.streams import step_streams
@@ -30,6 +31,10 @@ def normalize_video(video: torch.Tensor, mean: Sequence[float], std: Sequence[fl
     Kept as the data module's name for it: ``callbacks/probe.py``, ``smile-vis`` and ``smile-bench`` call it.
     """
     return normalize(video, mean, std)  # [B, 3, T, H, W]
+
+
+class BatchSizeError(ValueError):
+    """``data.batch_size`` larger than the training videos per device: no batch would ever train."""
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -57,8 +62,9 @@ class VideoDataModule(L.LightningDataModule):
         std: Per-channel normalisation std in [0, 1].
         seed: Base seed for shuffling and for the per-step mask generator.
         drop_last: Drop the last incomplete training batch (masked models need equal batches).
-        num_classes: Classes of the labels (400 K400, 174 SSv2, 101 UCF101, 51 HMDB51, 8 synthetic);
-            classifier configs read it.
+        num_classes: Classes of the labels; None = from the training dataset (its index names them).
+            A count that contradicts the data is an error naming both (:mod:`smile.data.classes`).
+            Exposed with ``class_names`` (``class_<i>`` where nothing names them) for every output.
         collate_fn: Training collate (e.g. ``collate_repeated`` for repeated augmentation).
         eval_batch_size: Batch size of validation / test loaders (default: ``batch_size``).
         source: Where the dataset lives (root, annotations, fold): the ``data.source.*`` keys the
@@ -103,6 +109,7 @@ class VideoDataModule(L.LightningDataModule):
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         self.bad_videos = BadVideoMonitor(train_dataset, val_dataset, test_dataset)  # judged in this process
+        self.num_classes, self.class_names = data_classes(num_classes, train_dataset)
         self.train_dataset = LowShotSubset(train_dataset, **train_subset) if train_subset else train_dataset
         self.val_dataset = val_dataset
         self.test_dataset = test_dataset
@@ -119,7 +126,6 @@ class VideoDataModule(L.LightningDataModule):
         self.std = tuple(std)
         self.seed = seed
         self.drop_last = drop_last
-        self.num_classes = num_classes
         self.collate_fn = collate_fn
         self.eval_batch_size = eval_batch_size or batch_size
         self.keep_original = int(keep_original)
@@ -169,7 +175,7 @@ class VideoDataModule(L.LightningDataModule):
         )
         fits = len(self._train_sampler)  # full batches only (drop_last): else Lightning trains on nothing, rc=0
         if self.drop_last and fits < self.batch_size:
-            raise ValueError(
+            raise BatchSizeError(
                 f"data.batch_size={self.batch_size} is more than the {fits} training videos per device "
                 f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits}"
             )

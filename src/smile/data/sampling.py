@@ -283,3 +283,13 @@ def centre_clip_indices(
 def _check_mode(mode: str) -> None:
     if mode not in SAMPLINGS:
         raise ValueError(f"sampling mode must be one of {SAMPLINGS}, got {mode!r}")
+
+
+def is_padded(indices: np.ndarray) -> bool:
+    """Whether a clip ``[T]`` (or any of the views ``[C, T]``) repeats a frame, i.e. was padded.
+
+    Every sampler here takes distinct frames from a long enough video and repeats frames only to
+    fill a short one, so a repeat is the sign of padding (counted as ``data/padded_clips``).
+    """
+    idx = np.sort(np.asarray(indices, dtype=np.int64).reshape(-1, np.shape(indices)[-1]), axis=-1)  # [C, T]
+    return bool((np.diff(idx, axis=-1) == 0).any())

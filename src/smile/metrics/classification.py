@@ -8,6 +8,7 @@ confusion matrix); the functions below turn de-duplicated per-video rows into th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -169,3 +170,46 @@ def reconcile_metrics(
     if logged_confusion is not None and not torch.equal(logged_confusion.long().cpu(), confusion):
         differ.append("confusion matrix")
     return differ
+
+
+def class_names_or_default(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
+    """``class_names`` checked against ``num_classes``, or ``class_<i>`` when nothing names the classes.
+
+    Raises:
+        ValueError: A name list of another length (names would land on the wrong classes).
+    """
+    if class_names is None:
+        return [f"class_{i}" for i in range(num_classes)]
+    if len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for {num_classes} classes: {list(class_names)[:5]}...")
+    return [str(n) for n in class_names]
+
+
+def named_rows(rows: list[dict[str, Any]], class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Prediction rows with ``label_name``, ``pred_name`` and ``top5_names`` next to the indices.
+
+    ``top5_names`` is a JSON list (names may hold spaces and commas, e.g. SSv2's templates); a
+    label of -1 (unlabelled test videos) gets an empty name.
+    """
+    names = list(class_names)
+
+    def name(i: Any) -> str:
+        return names[int(i)] if 0 <= int(i) < len(names) else ""
+
+    out = []
+    for row in rows:
+        new: dict[str, Any] = {}
+        for key, value in row.items():
+            new[key] = value
+            if key in ("label", "pred"):
+                new[f"{key}_name"] = name(value)
+            elif key == "top5":
+                new["top5_names"] = json.dumps([name(c) for c in value])
+        out.append(new)
+    return out
+
+
+def confusion_table(confusion: torch.Tensor, class_names: Sequence[str]) -> list[list[Any]]:
+    """The ``[K, K]`` matrix as CSV rows: a header of predicted class names, each row led by its true class."""
+    header: list[Any] = ["true \\ predicted", *class_names]
+    return [header, *([name, *counts] for name, counts in zip(class_names, confusion.tolist(), strict=True))]

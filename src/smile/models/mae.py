@@ -37,8 +37,10 @@ class MaskedAutoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         dec_dim = decoder.embed_dim
+        # PyTorch's default Linear init (kaiming-uniform, a=sqrt(5): std 1/sqrt(3 * D_in)), as the
+        # reference, whose top-level model never re-initialises the bridge (ViT-B: std 0.021, not
+        # Xavier's 0.042). Only from-scratch runs see it; checkpoints overwrite it.
         self.encoder_to_decoder = nn.Linear(encoder.embed_dim, dec_dim, bias=False)
-        nn.init.xavier_uniform_(self.encoder_to_decoder.weight)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim))  # [1, 1, Dd]
         trunc_normal_(self.mask_token, std=0.02, a=-0.02, b=0.02)  # truncated at ±1 std, as the reference
         # [1, N, Dd]; fixed and recomputable, so not saved (absent from official checkpoints)

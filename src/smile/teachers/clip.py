@@ -20,7 +20,8 @@ run: OpenAI's TorchScript archive is read without ``torch.jit.load``, the others
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,22 @@ def load_clip_visual_state_dict(path: str | Path) -> dict[str, Tensor]:
 
 
 # -- the teacher --------------------------------------------------------------------------------
+@contextmanager
+def full_fp32() -> Iterator[None]:
+    """An fp32 teacher without TF32 (the reference: true fp32): matmuls ``highest``, exact cuDNN convs.
+
+    ``train.py`` sets matmul ``high``, cuDNN allows TF32 convs by default; legacy API (torch refuses a mix).
+    """
+    matmul, conv = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = conv
+
+
 class CLIPTeacher(FrozenTeacher):
     """Frozen CLIP image tower emitting patch tokens on the student's grid.
 
@@ -182,7 +199,7 @@ class CLIPTeacher(FrozenTeacher):
             tower's own grid (``H // tower patch``) is bilinearly resampled to it when they differ,
             e.g. ViT-L/14 at 224 px: 16x16 -> 14x14 (the reference's dead patch-14 branch did the same).
         student_patch_size: pixel stride of the output grid (``self.patch_size``).
-        dtype: ``None`` = fp32 (reference); ``bf16``/``fp16`` = autocast on the tower.
+        dtype: ``None``/``fp32`` = fp32 without TF32 (reference, :func:`full_fp32`); ``bf16``/``fp16`` = autocast.
     """
 
     in_mean: Tensor
@@ -247,6 +264,11 @@ class CLIPTeacher(FrozenTeacher):
         check_complete_state_dict(visual, sd, path, f"CLIP {name} visual tower", notes=_REQUIRED_NOTES)
         visual.load_state_dict(sd, strict=True)
         return cls(visual, input_norm=input_norm, frame_stride=frame_stride, student_grid=student_grid, **kwargs)
+
+    @contextmanager
+    def _precision(self, device: torch.device) -> Iterator[None]:  # + full_fp32 for an fp32 teacher
+        with super()._precision(device), full_fp32() if self.dtype is None else nullcontext():
+            yield
 
     def _positional_embedding(self, grid: tuple[int, int]) -> Tensor:
         """``[1 + h*w, C]``: the learned table, bicubically resized when the frame grid differs."""

@@ -15,7 +15,8 @@ size it is used unchanged, so results equal the plain fixed-size model.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor
 
+from smile.teachers.clip import full_fp32
 from smile.teachers.feature import FrozenTeacher, check_complete_state_dict, missing_weights_error
 
 __all__ = ["DINO_FILES", "DINOTeacher", "load_dino_state_dict"]
@@ -69,7 +71,8 @@ class DINOTeacher(FrozenTeacher):
         student_grid: output grid ``(h, w)``; default ``H // student_patch_size x W // ...``;
             the model's own grid is bilinearly resampled to it when they differ.
         student_patch_size: pixel stride of the output grid (``self.patch_size``).
-        dtype: ``None`` = fp32; ``bf16``/``fp16`` = autocast on the model.
+        dtype: ``None`` / ``fp32`` = full fp32, TF32 off during the forward (see
+            :func:`~smile.teachers.clip.full_fp32`); ``bf16``/``fp16`` = autocast on the model.
     """
 
     def __init__(
@@ -113,6 +116,12 @@ class DINOTeacher(FrozenTeacher):
         check_complete_state_dict(model, sd, path, f"DINO {arch} backbone")
         model.load_state_dict(sd, strict=True)
         return cls(model, frame_stride, student_grid, student_patch_size, dtype)
+
+    @contextmanager
+    def _precision(self, device: torch.device) -> Iterator[None]:
+        """The base class's autocast setting, plus :func:`full_fp32` for an fp32 teacher."""
+        with super()._precision(device), full_fp32() if self.dtype is None else nullcontext():
+            yield
 
     def encode_frames(self, frames: Tensor) -> Tensor:
         """Images ``[N, 3, H, W]`` (ImageNet-normalised) -> ``[N, H/p, W/p, C]`` after the final norm."""

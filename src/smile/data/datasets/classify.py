@@ -34,7 +34,8 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from smile.data.badvideos import ITEM_KEY, BadVideoPolicy, encode_failures
-from smile.data.datasets.list import EpochAware, check_index, read_video_list
+from smile.data.datasets.list import EpochAware, check_index
+from smile.data.datasets.records import Record, read_source, video_id_of
 from smile.data.decoding import Backend, read_clip
 from smile.data.indexes import DatasetIndex
 from smile.data.sampling import (
@@ -42,6 +43,7 @@ from smile.data.sampling import (
     SAMPLINGS,
     centre_clip_indices,
     dense_indices,
+    is_padded,
     multiview_indices,
     segment_indices,
 )
@@ -50,31 +52,7 @@ from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 Mode = Literal["train", "val", "test"]
 MODES = ("train", "val", "test")
-Record = Any  # (path, label[, video_id]) or an object with .path, .label[, .video_id]
-
-
-def video_id_of(path: str) -> str:
-    """The reference's id: the file name up to its first dot (``a/b/xyz.mp4`` -> ``xyz``)."""
-    return os.path.basename(path).split(".")[0]
-
-
-def _read_records(records: Sequence[Record], root: str | os.PathLike | None) -> tuple[list[str], list[int], list[str]]:
-    """Paths (relative ones joined to ``root``), labels and ids of in-memory records."""
-    paths, labels, ids = [], [], []
-    for rec in records:
-        if isinstance(rec, (tuple, list)):
-            path, label, vid = rec[0], rec[1], (rec[2] if len(rec) > 2 else None)
-        else:
-            path, label, vid = rec.path, rec.label, getattr(rec, "video_id", None)
-        path = os.fspath(path)
-        if root is not None and not os.path.isabs(path):
-            path = os.path.normpath(os.path.join(os.fspath(root), path))
-        paths.append(path)
-        labels.append(int(label))
-        ids.append(str(vid) if vid is not None else video_id_of(path))
-    if not paths:
-        raise ValueError("no video records given")
-    return paths, labels, ids
+__all__ = ["MODES", "Record", "VideoClassificationDataset", "collate_repeated", "video_id_of"]
 
 
 def collate_repeated(batch: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,7 +107,12 @@ class VideoClassificationDataset(EpochAware, Dataset):
     * val: ``video`` ``[3, T, S, S]``, ``label``, ``index``, ``video_id`` (str).
     * test: ``video`` ``[V, 3, T, S, S]`` with ``V = clips * crops``, ``label``, ``index``,
       ``video_id`` and ``view_ids [V]``: view ``clip * test_crops + crop``, in that order.
-    * all: ``skipped`` (entries passed over) and ``bad_videos`` (str: their reasons, see above).
+    * all: ``skipped`` (entries passed over), ``bad_videos`` (str: their reasons, see above) and
+      ``padded`` (1 when the video was shorter than the clip span and frames were repeated:
+      :func:`~smile.data.sampling.is_padded`; with ``num_sample > 1`` counted on the first copy).
+
+    ``class_names`` (and ``classes_file``, where they come from) are the source's class names
+    (index, or a list's ``classes.txt`` / ``class_<i>``), None for bare records.
 
     ``index`` is the video actually returned (a broken video is replaced by its successor), the
     key to aggregate test views by. Determinism: training item ``i`` in epoch ``e`` uses
@@ -165,8 +148,10 @@ class VideoClassificationDataset(EpochAware, Dataset):
         config_key: str = "data.train_list",
     ) -> None:
         self._check_args(mode, sampling, num_frames, sampling_rate, img_size, num_sample, test_crops)
-        self.source, self.paths, labels, self.video_ids = self._read(records_or_list_file, root, config_key)
-        self.labels = np.asarray(labels, dtype=np.int64)
+        src = read_source(records_or_list_file, root, config_key)
+        self.source, self.paths, self.video_ids = src.name, src.paths, src.video_ids
+        self.class_names, self.classes_file = src.class_names, src.classes_file  # None: records without names
+        self.labels = np.asarray(src.labels, dtype=np.int64)
         self.mode, self.sampling = mode, sampling
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
         self.test_clips = DEFAULT_TEST_CLIPS[sampling] if test_clips is None else int(test_clips)
@@ -191,18 +176,6 @@ class VideoClassificationDataset(EpochAware, Dataset):
         if any(int(v) < 1 for v in positive):
             names = "num_frames, sampling_rate, img_size, num_sample, test_crops"
             raise ValueError(f"{names} must be >= 1, got {positive}")
-
-    @staticmethod
-    def _read(
-        source: str | os.PathLike | DatasetIndex | Sequence[Record], root: str | os.PathLike | None, config_key: str
-    ) -> tuple[str, list[str], list[int], list[str]]:
-        """(name for messages, paths, labels, video ids) from a list file, an index or records."""
-        if isinstance(source, (str, os.PathLike)):
-            paths, labels = read_video_list(source, root, config_key)
-            return os.fspath(source), paths, labels, [video_id_of(p) for p in paths]
-        records = source.records if isinstance(source, DatasetIndex) else source
-        paths, labels, ids = _read_records(records, root)
-        return f"<{len(paths)} records>", paths, labels, ids
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -244,22 +217,22 @@ class VideoClassificationDataset(EpochAware, Dataset):
         frames, idx = read_clip(self.paths[index], choose, self.backend, self.decode_size)
         return torch.from_numpy(frames), idx
 
-    def load_train(self, index: int) -> torch.Tensor:
-        """``[3, T, S, S]`` or ``[n, 3, T, S, S]`` augmented clips from one decode."""
-        frames, _ = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
+    def load_train(self, index: int) -> tuple[torch.Tensor, bool]:
+        """``[3, T, S, S]`` or ``[n, 3, T, S, S]`` augmented clips from one decode, and whether it was padded."""
+        frames, idx = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
         clips = []
         for s in range(self.num_sample):
             rng = np.random.default_rng([self.seed, index, self.epoch, 1, s])
             clips.append(self._train_transform(frames, rng))  # [3, T, S, S]
-        return clips[0] if self.num_sample == 1 else torch.stack(clips)
+        return (clips[0] if self.num_sample == 1 else torch.stack(clips)), is_padded(idx)
 
-    def load_val(self, index: int) -> torch.Tensor:
-        """``[3, T, S, S]``: the centre clip, short-side resize, centre crop."""
-        frames, _ = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
-        return self._eval_transform(frames)
+    def load_val(self, index: int) -> tuple[torch.Tensor, bool]:
+        """``[3, T, S, S]``: the centre clip, short-side resize, centre crop; and whether it was padded."""
+        frames, idx = self._decode(index, lambda n: self.clip_indices(index, n))  # [T, H, W, 3]
+        return self._eval_transform(frames), is_padded(idx)
 
-    def load_test(self, index: int) -> torch.Tensor:
-        """``[V, 3, T, S, S]``: all views from one decode of the union of their frames."""
+    def load_test(self, index: int) -> tuple[torch.Tensor, bool]:
+        """``[V, 3, T, S, S]``: all views from one decode of the union of their frames; any view padded."""
         views: list[np.ndarray] = []
 
         def choose(num_frames_video: int) -> np.ndarray:
@@ -271,20 +244,22 @@ class VideoClassificationDataset(EpochAware, Dataset):
         resized = transform.resize(frames)  # [U, 3, h, w], once for all views
         positions = np.searchsorted(union, views[0])  # [C, T] rows of `resized`
         clips = [transform.crops(resized[torch.from_numpy(pos)]) for pos in positions]  # C x [n, 3, T, S, S]
-        return torch.cat(clips)  # [C * n, 3, T, S, S], clip-major
+        return torch.cat(clips), is_padded(views[0])  # [C * n, 3, T, S, S], clip-major
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         load = {"train": self.load_train, "val": self.load_val, "test": self.load_test}[self.mode]
         index = check_index(index, len(self))
-        j, video, failures = self.policy.load(index, load)
+        j, (video, padded), failures = self.policy.load(index, load)
         label = torch.tensor(self.labels[j], dtype=torch.int64)
         item: dict[str, Any] = {"video": video, "label": label, "index": torch.tensor(j, dtype=torch.int64)}
         item[ITEM_KEY] = encode_failures(failures)  # judged by the data module, once per run
         item["skipped"] = torch.tensor((j - index) % len(self), dtype=torch.int64)  # broken videos passed over
+        item["padded"] = torch.tensor(int(padded), dtype=torch.int64)  # short video: frames repeated
         if self.mode == "train" and self.num_sample > 1:
             item["label"] = label.repeat(self.num_sample)  # [n]
             item["index"] = item["index"].repeat(self.num_sample)  # [n]
-            item["skipped"] = torch.cat([item["skipped"][None], item["skipped"].new_zeros(self.num_sample - 1)])
+            for key in ("skipped", "padded"):  # counted once per decoded video
+                item[key] = torch.cat([item[key][None], item[key].new_zeros(self.num_sample - 1)])
         if self.mode != "train":
             item["video_id"] = self.video_ids[j]
         if self.mode == "test":

@@ -35,6 +35,7 @@ never stat'ed per record.
 
 from smile.data.indexes.build import index_dataset, write_list
 from smile.data.indexes.common import CLASSES_FILE, FORMATS, VIDEO_EXTS, DatasetIndex, Row, VideoRecord
+from smile.data.indexes.readers import list_classes
 
 __all__ = [
     "CLASSES_FILE",
@@ -44,5 +45,6 @@ __all__ = [
     "Row",
     "VideoRecord",
     "index_dataset",
+    "list_classes",
     "write_list",
 ]

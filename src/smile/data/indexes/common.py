@@ -26,11 +26,16 @@ class VideoRecord:
 
 @dataclass
 class DatasetIndex:
-    """A split's records and class names, plus the annotated videos that were not found on disk."""
+    """A split's records and class names, plus the annotated videos that were not found on disk.
+
+    ``classes_file`` is the annotation file (or folder) the names come from, so that a class count
+    that disagrees with the data can name it (``data.num_classes=101 but .../classInd.txt lists 4``).
+    """
 
     records: list[VideoRecord]
     classes: list[str]
     missing: list[str] = field(default_factory=list)
+    classes_file: str = ""
 
     def summary(self) -> str:
         """One-line counts: videos, classes, dropped (with the first few missing ids)."""

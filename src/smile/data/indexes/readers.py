@@ -32,15 +32,21 @@ _K400_HEADER = "label,youtube_id,time_start,time_end,split"
 # --- list -------------------------------------------------------------------------------------
 
 
-def _list_classes(list_file: Path, labels: list[int]) -> list[str]:
+def list_classes(list_file: str | os.PathLike, labels: list[int]) -> tuple[list[str], str]:
+    """Class names of a ``<path> <label>`` list and the file they come from.
+
+    ``classes.txt`` beside the list when it exists (what :func:`~smile.data.indexes.write_list`
+    writes), else ``class_<i>`` for ``i`` up to the largest label: a bare list only knows its labels.
+    """
+    list_file = Path(list_file)
     num = max((label for label in labels if label >= 0), default=-1) + 1
     names_file = list_file.parent / CLASSES_FILE
     if not names_file.is_file():
-        return [f"class_{i}" for i in range(num)]
+        return [f"class_{i}" for i in range(num)], str(list_file)
     names = [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(names) < num:
         raise ValueError(f"{names_file} names {len(names)} classes, but {list_file} uses labels up to {num - 1}")
-    return names
+    return names, str(names_file)
 
 
 def _read_list(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
@@ -53,7 +59,8 @@ def _read_list(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
         present.update(e.path for e in _scan(Path(parent))[0])
     rows = [(os.path.splitext(os.path.basename(p))[0], (p,), label) for p, label in zip(paths, labels, strict=True)]
     records, missing = _attach(rows, {p: p for p in present})
-    return DatasetIndex(records, _list_classes(list_file, labels), missing)
+    classes, classes_file = list_classes(list_file, labels)
+    return DatasetIndex(records, classes, missing, classes_file)
 
 
 # --- Kinetics ---------------------------------------------------------------------------------
@@ -81,6 +88,11 @@ def _k400_classes(ann: Path, split: str, rows: list[dict[str, str]]) -> list[str
     return sorted({r["label"] for r in source if r.get("label")})
 
 
+def _k400_classes_file(ann: Path, split: str) -> str:
+    """The CSV :func:`_k400_classes` took the names from."""
+    return str(ann / "train.csv" if (ann / "train.csv").is_file() else _k400_csv(ann, split))
+
+
 def _read_k400(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     split = _canonical_split(split, ("train", "val", "test"))
     rows = _k400_rows(_k400_csv(ann, split))
@@ -96,7 +108,7 @@ def _read_k400(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
         vid = f"{yid}_{int(float(r['time_start'])):06d}_{int(float(r['time_end'])):06d}"
         wanted.append((vid, (vid, yid), label_of[label] if label else -1))
     records, missing = _attach(wanted, files)
-    return DatasetIndex(records, classes, missing)
+    return DatasetIndex(records, classes, missing, _k400_classes_file(ann, split))
 
 
 # --- Something-Something v2 -------------------------------------------------------------------
@@ -130,7 +142,7 @@ def _read_ssv2(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
             label = int(table[template])
         rows.append((str(item["id"]), (str(item["id"]),), label))
     records, missing = _attach(rows, _video_files([root]))
-    return DatasetIndex(records, classes, missing)
+    return DatasetIndex(records, classes, missing, str(ann / "something-something-v2-labels.json"))
 
 
 # --- UCF101 -----------------------------------------------------------------------------------
@@ -164,7 +176,7 @@ def _read_ucf101(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
             raise ValueError(f"{path}:{lineno}: index {given[0]} disagrees with folder {folder!r}")
         rows.append((stem, (stem.lower(),), label))
     records, missing = _attach(rows, _video_files([root], key=str.lower))
-    return DatasetIndex(records, classes, missing)
+    return DatasetIndex(records, classes, missing, str(ann / "classInd.txt"))
 
 
 # --- HMDB51 -----------------------------------------------------------------------------------
@@ -197,4 +209,4 @@ def _read_hmdb51(root: Path, ann: Path, split: str, fold: int) -> DatasetIndex:
     classes = [name for name, _ in split_files]
     rows = [row for label, (_, path) in enumerate(split_files) for row in _hmdb_rows(path, label, flag)]
     records, missing = _attach(rows, _video_files([root]))
-    return DatasetIndex(records, classes, missing)
+    return DatasetIndex(records, classes, missing, str(folder / f"*_test_split{fold}.txt"))

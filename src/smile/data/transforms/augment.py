@@ -99,30 +99,86 @@ class ClipRandAugment:
         return f"{type(self).__name__}({self.config_str!r})"
 
 
-class ClipRandomErasing:
-    """timm's RandomErasing applied independently to every frame (SPEC §7.1.5).
+ERASE_MODES = ("pixel", "rand", "const")
+CUBE_ATTEMPTS = 100  # the reference's cube mode tries 100 boxes (timm's per-image mode: 10)
 
-    The frames are handed to timm as a batch ``[T, 3, H, W]``, as the reference does, so each
-    frame is erased (or not) with its own probability, box and per-pixel N(0, 1) noise. The
-    reference passes ``num_splits=count``, which with ``count > 1`` leaves the first
-    ``T // count`` frames untouched; here ``num_splits=0`` (identical for the default count 1).
+
+class ClipRandomErasing:
+    """Random erasing of a normalised clip (SPEC §7.1.5), as a cube (the reference) or per frame.
+
+    ``cube=True`` (the reference's video random erasing, its default): one draw decides whether
+    the clip is erased (probability ``prob``); then ``n`` boxes (``n`` uniform in ``1..count``,
+    timm's ``min_count=1, max_count=count``) are drawn like timm's (area 0.02-1/3 of the frame
+    divided by ``n``, log-uniform aspect 0.3-1/0.3, up to 100 tries each, the first that fits
+    wins) and each box is erased at the same place in every frame. Fills, drawn afresh for every
+    frame as the reference's per-frame fill call does: ``pixel`` = per-pixel N(0, 1), ``rand`` =
+    one N(0, 1) colour per channel, ``const`` = 0. The draws are vectorised: the tries of a box
+    in one NumPy call, the fill of all frames in one torch call.
+
+    ``cube=False``: timm's RandomErasing on the frames as a batch ``[T, 3, H, W]``, so each frame is
+    erased (or not) with its own probability and box (P(some frame erased) ~ 0.99 for 16 frames).
+
+    The reference passes ``num_splits=count``, which with ``count > 1`` leaves the first
+    ``T // count`` frames untouched; here every frame is erased (identical for the default count 1).
 
     Args:
-        prob: Probability of erasing each frame.
-        mode: ``"pixel"`` (per-pixel noise), ``"rand"`` (per-box colour) or ``"const"`` (zeros).
-        count: Largest number of boxes per frame.
+        prob: Probability of erasing the clip (``cube``) or each frame (per frame).
+        mode: Fill: ``"pixel"``, ``"rand"`` or ``"const"``.
+        count: Largest number of boxes.
+        cube: The same boxes in every frame (reference) instead of independent frames.
     """
 
-    def __init__(self, prob: float = 0.25, mode: str = "pixel", count: int = 1) -> None:
-        self.prob, self.mode, self.count = float(prob), mode, int(count)
+    def __init__(self, prob: float = 0.25, mode: str = "pixel", count: int = 1, cube: bool = True) -> None:
+        if mode not in ERASE_MODES:
+            raise ValueError(f"random erasing mode (remode) must be one of {ERASE_MODES}, got {mode!r}")
+        if not 0.0 <= prob <= 1.0 or count < 1:
+            raise ValueError(
+                f"random erasing needs 0 <= prob (reprob) <= 1 and count (recount) >= 1, got {prob}, {count}"
+            )
+        self.prob, self.mode, self.count, self.cube = float(prob), mode, int(count), bool(cube)
+        self.area, self.log_aspect = (0.02, 1 / 3), (np.log(0.3), np.log(1 / 0.3))
         self.eraser = RandomErasing(probability=self.prob, mode=mode, max_count=self.count, num_splits=0, device="cpu")
 
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Float CPU ``[3, T, H, W]`` (normalised) -> the same tensor, erased in place."""
         _check_4d(clip, type(self).__name__)
+        if self.cube:
+            return self._erase_cube(clip, rng)
         with _seeded_global_rngs(_draw_seed(rng), with_torch=True):
             self.eraser(clip.permute(1, 0, 2, 3))  # [T, 3, H, W] view: frames as a batch
         return clip
 
+    def sample_boxes(self, height: int, width: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+        """``(top, left, h, w)`` of each box of one erased clip (a box whose 100 tries all miss is dropped)."""
+        n = self.count if self.count == 1 else int(rng.integers(1, self.count + 1))
+        boxes = []
+        for _ in range(n):
+            target = rng.uniform(*self.area, CUBE_ATTEMPTS) * height * width / n  # [tries]
+            aspect = np.exp(rng.uniform(*self.log_aspect, CUBE_ATTEMPTS))
+            hs = np.rint(np.sqrt(target * aspect)).astype(np.int64)  # round half to even, as Python's round
+            ws = np.rint(np.sqrt(target / aspect)).astype(np.int64)
+            fits = np.flatnonzero((hs < height) & (ws < width))
+            if fits.size:
+                h, w = int(hs[fits[0]]), int(ws[fits[0]])
+                boxes.append((int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w))
+        return boxes
+
+    def _erase_cube(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        if rng.random() >= self.prob:
+            return clip
+        c, t, height, width = clip.shape
+        gen = torch.Generator().manual_seed(_draw_seed(rng))  # fills: independent of torch's global RNG
+        for top, left, h, w in self.sample_boxes(height, width, rng):
+            clip[:, :, top : top + h, left : left + w] = self._fill((c, t, h, w), gen, clip.dtype)
+        return clip
+
+    def _fill(self, shape: tuple[int, int, int, int], gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+        """The box's content for every frame: ``[C, T, h, w]`` or broadcastable ``[C, T, 1, 1]``."""
+        if self.mode == "pixel":
+            return torch.randn(shape, generator=gen, dtype=dtype)
+        if self.mode == "rand":
+            return torch.randn((*shape[:2], 1, 1), generator=gen, dtype=dtype)
+        return torch.zeros((*shape[:2], 1, 1), dtype=dtype)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(prob={self.prob}, mode={self.mode!r}, count={self.count})"
+        return f"{type(self).__name__}(prob={self.prob}, mode={self.mode!r}, count={self.count}, cube={self.cube})"

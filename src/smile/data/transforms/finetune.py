@@ -30,8 +30,9 @@ class FinetuneTrainTransform:
     """The reference's training augmentation of one clip, in SPEC §7.1's order (``flip=False`` for SSv2).
 
     RandAugment (PIL, same ops on every frame) -> ToTensor + normalise -> random resized crop ->
-    horizontal flip -> random erasing per frame. Steps that are off (``aa=None``, ``flip=False``,
-    ``reprob=0``) are skipped without consuming randomness.
+    horizontal flip -> random erasing (``erase_cube=True``: one draw per clip, the same box in every
+    frame, as the reference; ``False``: timm's erasing of each frame on its own). Steps that are
+    off (``aa=None``, ``flip=False``, ``reprob=0``) are skipped without consuming randomness.
 
     Call with uint8 ``[T, H, W, 3]`` and a generator; returns float32 ``[3, T, S, S]``.
     """
@@ -46,6 +47,7 @@ class FinetuneTrainTransform:
         reprob: float = 0.25,
         remode: str = "pixel",
         recount: int = 1,
+        erase_cube: bool = True,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         interpolation: str = "bicubic",
@@ -54,7 +56,7 @@ class FinetuneTrainTransform:
         self.mean, self.std = tuple(mean), tuple(std)
         self.crop = RandomResizedCropClip(img_size, scale, ratio)
         self.flip = RandomHorizontalFlipClip(0.5) if flip else None
-        self.erase = ClipRandomErasing(reprob, remode, recount) if reprob > 0 else None
+        self.erase = ClipRandomErasing(reprob, remode, recount, erase_cube) if reprob > 0 else None
 
     def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """uint8 ``[T, H, W, 3]`` -> float32 normalised ``[3, T, S, S]``."""
