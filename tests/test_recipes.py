@@ -94,3 +94,11 @@ def test_fc_drop_changes_the_train_mode_output_only():
         torch.manual_seed(3)
         c = dropped(video)
     assert not torch.allclose(a, b) and not torch.allclose(a, c)  # dropout on, redrawn each call
+
+
+@pytest.mark.parametrize("name", ["probe_ucf101_vitb", "probe_hmdb51_vitb", "lowshot_ucf101_vitb"])
+def test_probe_and_lowshot_keep_their_own_recipe(tmp_path, name):
+    cfg = composed(name, tmp_path)
+    assert (cfg.model.optimizer.lr, cfg.model.scheduler.min_lr, cfg.model.encoder.fc_drop) == (1e-3, 1e-6, 0.0)
+    assert (cfg.data.batch_size, cfg.data.train_dataset.num_sample, cfg.data.test_dataset.test_clips) == (4, 1, 7)
+    assert cfg.data.source.fold == 1

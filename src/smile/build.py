@@ -22,10 +22,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from smile.callbacks.loggers import git_metadata, wandb_run_names
+from smile.data.classes import resolve_num_classes
 from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.models import load_encoder_weights, load_student_weights
 from smile.zoo import resolve
@@ -88,7 +89,14 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
 
 
 def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
-    """Finetuning / linear probing: the mean-pooled encoder, optionally initialised from a checkpoint."""
+    """Finetuning / linear probing: the mean-pooled encoder, optionally initialised from a checkpoint.
+
+    The class count comes from the data when ``data.num_classes`` is null (and is checked against
+    it when set): :func:`~smile.data.classes.resolve_num_classes` reads the training index.
+    """
+    count, _ = resolve_num_classes(cfg)  # fails early on a data.num_classes the data contradicts
+    with open_dict(cfg):
+        cfg.data.num_classes = count
     m = cfg.model
     net = instantiate(m.encoder)
     if m.init_from:
@@ -136,15 +144,16 @@ def _hydra_job(cfg: DictConfig) -> tuple[str, str | None, str | None]:
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
-    """Trainer with the configured callbacks and loggers (each a dict of instantiable nodes)."""
-    kwargs: dict[str, Any] = {
-        "callbacks": [instantiate(node) for node in _nodes(cfg, "callbacks")],
-        "logger": build_loggers(cfg) or False,
-    }
+    """Trainer with the configured callbacks and loggers (each a dict of instantiable nodes), unless
+    ``overrides`` gives its own (``eval.py``: no callbacks)."""
+    if "callbacks" not in overrides:
+        overrides["callbacks"] = [instantiate(node) for node in _nodes(cfg, "callbacks")]
+    if "logger" not in overrides:
+        overrides["logger"] = build_loggers(cfg) or False
     node = OmegaConf.to_container(cfg.trainer, resolve=True)
     assert isinstance(node, dict)
-    node.pop("matmul_precision")  # ours (applied in smile.train.setup), not a Trainer argument
-    return instantiate(node, **{**kwargs, **overrides})
+    node.pop("matmul_precision")  # ours (applied by the entry points), not a Trainer argument
+    return instantiate(node, **overrides)
 
 
 def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:

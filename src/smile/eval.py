@@ -27,7 +27,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from smile.build import CONFIG_DIR, build_loggers, build_module, explain_missing, log_run_config, resolve_weights
+import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver before @hydra.main)
+from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing, log_run_config, resolve_weights
 from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
 from smile.checks import ConfigError, check_config
@@ -102,8 +103,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if not isinstance(module, ClassifierLitModule):
         raise SystemExit("eval.py evaluates classifiers: pick a finetune/probe experiment (model=classifier)")
     load_classifier_checkpoint(module, resolve_weights(cfg, cfg.ckpt))
-    loggers = build_loggers(cfg)
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
+    trainer = build_trainer(cfg, callbacks=[], enable_checkpointing=False)
     log_run_config(trainer.loggers, cfg)
     if cfg.split == "val":
         datamodule.test_dataset = datamodule.val_dataset  # the fixed centre clip of validation
@@ -138,9 +138,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             )
             for lg in trainer.loggers:  # they got test_step's values: overwrite them
                 lg.log_metrics(exact, step=0)
-        write_outputs(Path(cfg.paths.output_dir), metrics, module, rows, confusion)
+        names = datamodule.class_names
+        write_outputs(Path(cfg.paths.output_dir), metrics, module, rows, confusion, class_names=names)
         if confusion is not None:  # per-class accuracy and the matrix image, where loggers take them
-            log_confusion(trainer.loggers, confusion, confusion_image(confusion))
+            log_confusion(trainer.loggers, confusion, confusion_image(confusion, names), class_names=names)
         finish_wandb(trainer.loggers)
         log.info("test metrics: %s (written to %s)", metrics, cfg.paths.output_dir)
         print(json.dumps(metrics, indent=2), f"\noutputs: {cfg.paths.output_dir}", flush=True)

@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver before @hydra.main)
 from smile.build import (
     CONFIG_DIR,
     build_classifier,
@@ -39,6 +40,7 @@ from smile.data.badvideos import TooManyBadVideos
 from smile.data.datamodule import BatchSizeError
 from smile.lit import NonFiniteLossError
 from smile.models.checkpoint import CheckpointError
+from smile.run_length import resolve_run_length, stop_reason
 from smile.run_lock import RunDirectoryInUse, RunLock
 
 __all__ = [
@@ -161,6 +163,8 @@ class Run:
         finally:
             if self.lock is not None:
                 self.lock.release()
+        if self.trainer.is_global_zero:
+            log.info("%s", stop_reason(self.trainer))
         callbacks: list[Any] = getattr(self.trainer, "callbacks", [])  # a property Lightning sets at init
         meter = next((cb for cb in callbacks if isinstance(cb, LossSummary)), None)
         if meter is not None and self.trainer.is_global_zero:
@@ -176,7 +180,8 @@ class Run:
 
 
 def setup(cfg: DictConfig) -> Run:
-    """Check the config, seed, build data module, LightningModule and trainer, lock the run directory.
+    """Check the config, fix the run length, seed, build data module, LightningModule and trainer,
+    lock the run directory.
 
     The lock is taken once the trainer knows the process's rank (only global rank 0 takes it) and
     before anything is written into the run directory or a checkpoint is chosen.
@@ -186,6 +191,7 @@ def setup(cfg: DictConfig) -> Run:
     """
     explain_missing(cfg)
     check_config(cfg)  # impossible values, by key, before anything is built
+    resolve_run_length(cfg)  # trainer.max_epochs from whichever limit is set (or default_epochs)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     datamodule = instantiate(cfg.data)

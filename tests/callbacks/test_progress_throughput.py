@@ -11,8 +11,11 @@ from smile.callbacks import ClipsPerSecond, ProgressBar
 
 
 class _Clips(Dataset):
+    def __init__(self, n: int = 14) -> None:
+        self.n = n
+
     def __len__(self) -> int:
-        return 14
+        return self.n
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {"video": torch.full((3,), float(i))}
@@ -44,7 +47,7 @@ class _Spy(L.Callback):
             self.values.append((batch_idx, float(value)))
 
 
-def _fit(callbacks: list[L.Callback], log_every: int) -> None:
+def _fit(callbacks: list[L.Callback], log_every: int, clips: int = 14) -> L.Trainer:
     trainer = L.Trainer(
         max_epochs=1,
         accelerator="cpu",
@@ -54,7 +57,8 @@ def _fit(callbacks: list[L.Callback], log_every: int) -> None:
         log_every_n_steps=log_every,
         callbacks=callbacks,
     )
-    trainer.fit(_Toy(), DataLoader(_Clips(), batch_size=2))  # 7 batches
+    trainer.fit(_Toy(), DataLoader(_Clips(clips), batch_size=2))  # 7 batches by default
+    return trainer
 
 
 @pytest.mark.parametrize(("every", "reads"), [(3, 2 + 1), (1, 7 + 1), (50, 0 + 1)])
@@ -80,3 +84,22 @@ def test_clips_per_second_window_defaults_to_the_logging_interval():
     spy = _Spy()
     _fit([ClipsPerSecond(), spy], log_every=2)
     assert [b for b, _ in spy.values] == [1, 3, 5]
+
+
+def test_clips_per_second_is_logged_when_the_epoch_is_shorter_than_the_window():
+    spy = _Spy()
+    trainer = _fit([ClipsPerSecond(every_n_steps=5), spy], log_every=1, clips=6)  # 3 steps, window 5
+    assert spy.values == []  # no full window inside the epoch
+    assert float(trainer.callback_metrics["train/clips_per_sec"]) > 0  # logged once, at the epoch end
+
+
+def test_clips_per_second_logs_no_extra_rate_after_a_full_window():
+    seen: list[float] = []
+
+    class _EpochSpy(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            seen.append(float(trainer.callback_metrics["train/clips_per_sec"]))
+
+    spy = _Spy()
+    _fit([ClipsPerSecond(every_n_steps=3), spy, _EpochSpy()], log_every=1)  # 7 steps: windows end at 3, 6
+    assert seen == [spy.values[-1][1]]  # the epoch end keeps the last full window's rate

@@ -45,6 +45,17 @@ def test_decode_benchmark_covers_each_backend(tmp_path):
     assert all(r["frame_shape"] == "4x48x64x3" for r in rows)
 
 
+def test_decode_benchmark_gives_one_row_per_video(tmp_path):
+    small = write_video(tmp_path / "small.mp4", 40)
+    wide = write_video(tmp_path / "wide.mp4", 30, width=96, height=32)
+    out = tmp_path / "decode.json"
+    args = ["decode", str(small), str(wide), "--backends", "pyav", "--clips", "1", "--frames", "4", "--rate", "2"]
+    assert main([*args, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["video"], r["frame_shape"]) for r in rows] == [("small.mp4", "4x48x64x3"), ("wide.mp4", "4x32x96x3")]
+    assert all(r["ms_per_clip"] > 0 for r in rows)
+
+
 def test_step_benchmark_counts_flops_and_throughput(tmp_path):
     out = tmp_path / "step.json"
     overrides = [

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -161,10 +162,35 @@ def render_panels(
     return panels
 
 
-def frame_strip(panels: Sequence[Tensor]) -> Tensor:
-    """One clip's panels ``[3, T, H, W]`` each -> an image ``[P*H, T*W, 3]`` (rows = panels, columns = frames)."""
+def frame_strip(panels: Sequence[Tensor], labels: Sequence[str] | None = None) -> Tensor:
+    """One clip's panels ``[3, T, H, W]`` each -> an image ``[P*H, T*W, 3]`` (rows = panels, columns = frames).
+
+    With ``labels`` (one per panel, e.g. ``list(render_panels(...))``) each row is named in a column
+    on its left, so a saved strip says which row is the input, the mask or the prediction:
+    ``[P*H, L + T*W, 3]``, ``L`` the width of the longest label.
+    """
     rows = [rearrange(x, "c t h w -> h (t w) c") for x in panels]
-    return torch.cat(rows, dim=0).contiguous()
+    strip = torch.cat(rows, dim=0).contiguous()
+    if labels is None:
+        return strip
+    if len(labels) != len(rows):
+        raise ValueError(f"frame_strip: {len(labels)} labels for {len(rows)} panels")
+    return torch.cat([_label_column(labels, [r.shape[0] for r in rows]), strip], dim=1).contiguous()
+
+
+def _label_column(labels: Sequence[str], heights: Sequence[int]) -> Tensor:
+    """White text on black, one label per row band: uint8 ``[sum(heights), L, 3]``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = 6 + max(int(probe.textbbox((0, 0), text, font=font)[2]) for text in labels)
+    image = Image.new("RGB", (width, sum(heights)))
+    draw, top = ImageDraw.Draw(image), 0
+    for text, height in zip(labels, heights, strict=True):
+        draw.text((3, top + 2), text, fill=(255, 255, 255), font=font)
+        top += height
+    return torch.from_numpy(np.asarray(image).copy())  # [sum(H), L, 3]
 
 
 def side_by_side(panels: Sequence[Tensor]) -> Tensor:

@@ -13,9 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def log_skipped_videos(module: L.LightningModule, batch: dict[str, Any]) -> None:
-    """Running count of broken videos the datasets passed over (``data/skipped_videos``, per device).
+    """Running counts of distinct unreadable files (``data/skipped_videos``) and of clips padded by
+    repeating frames of a too-short video (``data/padded_clips``), per device.
 
-    Kept as a tensor on the device: no host sync in the step.
+    Kept as tensors on the device: no host sync in the step.
     """
     if "skipped" not in batch:
         return
@@ -23,6 +24,10 @@ def log_skipped_videos(module: L.LightningModule, batch: dict[str, Any]) -> None
     total = batch["skipped"].sum() if total is None else total + batch["skipped"].sum()
     module._skipped_videos = total
     module.log("data/skipped_videos", total.float(), batch_size=1)
+    if "padded" in batch:  # clips whose video was shorter than the sampling span (frames repeated)
+        padded = batch["padded"].sum() + getattr(module, "_padded_clips", 0)
+        module._padded_clips = padded
+        module.log("data/padded_clips", padded.float(), batch_size=1)
 
 
 class NonFiniteLossError(RuntimeError):

@@ -8,7 +8,7 @@ Convention (shared with :mod:`smile.data.objects`, which packs PNG folders into 
   reference behaviour; the original width/height ratio is kept in ``aspect`` for an optional
   aspect-preserving mode.
 - The bank stays uint8 wherever it lives (``to(device)`` moves it without conversion): the full
-  PIN set (60,687 objects) is ~4 GB at ``S = 128`` in uint8 and four times that in float.
+  PIN set (60,687 objects) is ~15 GB at ``S = 256`` (~4 GB at 128) in uint8 and four times that in float.
   :meth:`ObjectBank.take` gathers the few sprites a batch needs and converts them to float.
 - Premultiplication happens inside :func:`smile.motion.composite.composite`, right before the
   bilinear warp, so transparent pixels never bleed their (arbitrary) colour into the edges.

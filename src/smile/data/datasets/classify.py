@@ -87,7 +87,9 @@ class VideoClassificationDataset(EpochAware, Dataset):
         test_crops: Spatial test views (3: left/centre/right or top/centre/bottom).
         flip: Random horizontal flip in training (the reference turns it off for SSv2).
         aa: timm RandAugment string, or None / "" for none.
-        reprob: Random-erasing probability per frame (0 = off).
+        reprob: Random-erasing probability per clip (cube, the reference) or per frame
+            (``erase_cube=False``); 0 = off.
+        erase_cube: The reference's cube erasing: one draw per clip, the same box in every frame.
         num_sample: Augmentations per decoded training video (repeated augmentation; reference
             default 2, both finetuning scripts use 1). Use :func:`collate_repeated` when > 1.
         scale: Area range of the training random resized crop (SMILE 0.25-1).
@@ -135,6 +137,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
         flip: bool = True,
         aa: str | None = RAND_AUGMENT,
         reprob: float = 0.25,
+        erase_cube: bool = True,
         num_sample: int = 1,
         scale: Sequence[float] = (0.25, 1.0),
         mean: Sequence[float] = IMAGENET_MEAN,
@@ -158,7 +161,7 @@ class VideoClassificationDataset(EpochAware, Dataset):
         self.num_sample, self.backend, self.seed, self.decode_size = int(num_sample), backend, int(seed), decode_size
         if mode == "train":
             self.transform: FinetuneTrainTransform | EvalTransform = FinetuneTrainTransform(
-                img_size, aa or None, scale, flip=flip, reprob=reprob, mean=mean, std=std
+                img_size, aa or None, scale, flip=flip, reprob=reprob, erase_cube=erase_cube, mean=mean, std=std
             )
         else:
             crop = "three" if mode == "test" else "centre"

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from smile.data.badvideos import ITEM_KEY, BadVideoPolicy, TooManyBadVideos, encode_failures
 from smile.data.decoding import Backend, read_clip
-from smile.data.sampling import pretrain_indices
+from smile.data.sampling import is_padded, pretrain_indices
 from smile.data.transforms import MultiScaleCrop
 
 __all__ = ["BadVideoPolicy", "EpochAware", "TooManyBadVideos", "VideoListDataset", "check_index", "read_video_list"]
@@ -217,19 +217,21 @@ class VideoListDataset(EpochAware, Dataset):
         rng = np.random.default_rng([self.seed, index, self.epoch, 0])
         return pretrain_indices(num_frames_video, self.num_frames, self.sampling_rate, rng=rng)
 
-    def load(self, index: int) -> torch.Tensor:
-        """Decode and crop item ``index``: uint8 ``[3, T, S, S]``; raises VideoDecodeError."""
-        frames, _ = read_clip(
+    def load(self, index: int) -> tuple[torch.Tensor, bool]:
+        """Decode and crop item ``index``: (uint8 ``[3, T, S, S]``, whether frames were repeated to fill
+        a too-short video); raises VideoDecodeError."""
+        frames, indices = read_clip(
             self.paths[index], lambda n: self.clip_indices(index, n), self.backend, self.decode_size
         )  # [T, H, W, 3]
         rng = np.random.default_rng([self.seed, index, self.epoch, 1])
-        return self.crop(torch.from_numpy(frames), rng)  # [3, T, S, S]
+        return self.crop(torch.from_numpy(frames), rng), is_padded(indices)  # [3, T, S, S]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         index = check_index(index, len(self))
-        j, video, failures = self.policy.load(index, self.load)
+        j, (video, padded), failures = self.policy.load(index, self.load)
         return {
             "video": video,
+            "padded": torch.tensor(int(padded), dtype=torch.int64),  # frames repeated: data/padded_clips
             "label": torch.tensor(self.labels[j], dtype=torch.int64),
             "index": torch.tensor(j, dtype=torch.int64),
             "skipped": torch.tensor((j - index) % len(self), dtype=torch.int64),  # broken videos passed over

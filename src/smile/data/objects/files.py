@@ -88,7 +88,7 @@ def _open_rgba(path: Path, require_alpha: bool) -> Image.Image:
     return rgba
 
 
-def read_object(path: str | Path, max_side: int = 128) -> tuple[np.ndarray, tuple[int, int], bool]:
+def read_object(path: str | Path, max_side: int = 256) -> tuple[np.ndarray, tuple[int, int], bool]:
     """One object as uint8 ``[S, S, 4]`` (stretched to ``S = max_side``), its original ``(w, h)``
     and whether its alpha is 255 everywhere. Raises :class:`ObjectFileError`."""
     path = Path(path)

@@ -91,7 +91,7 @@ def _bank(array: np.ndarray, res: _ReadResult) -> ObjectBank:
 def load_objects(
     root_or_packed: str | Path,
     list_file: str | Path | None = None,
-    max_side: int = 128,
+    max_side: int = 256,
     skip_bad: bool = False,
     workers: int | None = None,
     progress: bool = False,

@@ -1,8 +1,10 @@
-"""timm's RandAugment and RandomErasing applied to clips (SPEC §7.1.1, §7.1.5).
+"""RandAugment and random erasing of clips (SPEC §7.1.1, §7.1.5).
 
-timm draws from Python's, NumPy's and torch's global RNGs; every transform here draws one seed
-from the item's ``numpy.random.Generator`` and seeds (then restores) those globals around timm's
-call, so augmentations are a pure function of (seed, index, epoch).
+RandAugment and per-frame erasing are timm's; the reference's cube erasing (the default) is written
+here, since timm has no cube mode. timm draws from Python's, NumPy's and torch's global RNGs; every
+transform here draws one seed from the item's ``numpy.random.Generator`` and seeds (then restores)
+those globals around timm's call, or draws from that generator and a seeded ``torch.Generator``
+directly, so augmentations are a pure function of (seed, index, epoch).
 """
 
 from __future__ import annotations
