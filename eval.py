@@ -1,6 +1,6 @@
 """Evaluation: `python eval.py experiment=<finetune experiment> ckpt=<checkpoint> [key=value ...]` (see README)."""
 
-from smile.eval import main
+from smile.eval import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -1,6 +1,6 @@
 """Pretraining: `python train.py [experiment=<name>] [key=value ...]` (see README)."""
 
-from smile.train import main
+from smile.train import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from smile_testing import TINY, compose_cfg, write_video
 from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing
 from smile.data import VideoDataModule
 from smile.lit import ClassifierLitModule, PretrainLitModule
+from smile.run_dir import run_dir_name
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in Path(CONFIG_DIR, "experiment").glob("*.yaml"))
@@ -179,9 +181,14 @@ def test_command_line_run_and_multirun(tmp_path):
     done = subprocess.run([*base, "data.masking.ratio=0.5,0.75"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = sorted((tmp_path / "multirun" / "default").glob("*/checkpoints/last.ckpt"))
-    assert [p.parts[-3] for p in runs] == ["data.masking.ratio=0.5,debug=fast", "data.masking.ratio=0.75,debug=fast"]
-    for p in runs:
+    names = [p.parts[-3] for p in runs]  # <last key part>-<value>, then a hash of the job's overrides
+    assert [re.sub(r"_[0-9a-f]{8}$", "", n) for n in names] == ["ratio-0.5_debug-fast", "ratio-0.75_debug-fast"]
+    assert names == [run_dir_name([f"data.masking.ratio={r}", "debug=fast"]) for r in ("0.5", "0.75")]
+    for p, ratio in zip(runs, ("0.5", "0.75"), strict=True):
         assert torch.load(p, weights_only=False)["global_step"] == 5
+        command = (p.parents[1] / "command.txt").read_text()
+        assert f"# this job alone: python {ROOT / 'train.py'} debug=fast '~callbacks.progress_bar=null'" in command
+        assert command.rstrip().endswith(f"data.masking.ratio={ratio}")
     missing = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "experiment=videomae_k400_vitb"],
         env=env,

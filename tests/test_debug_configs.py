@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra.utils import instantiate
 from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import OmegaConf
 from smile_testing import TINY, compose_cfg
 
-from smile.train import CONFIG_DIR
+from smile.build import CONFIG_DIR, build_trainer
 
 DEBUG = sorted(p.stem for p in Path(CONFIG_DIR, "debug").glob("*.yaml"))
 
@@ -37,7 +36,7 @@ def test_overfit_repeats_a_few_batches_for_many_epochs(tmp_path):
     cfg = compose_cfg([*TINY, "debug=overfit"], tmp_path)
     assert (cfg.trainer.overfit_batches, cfg.trainer.max_epochs, cfg.trainer.max_steps) == (2, 40, -1)
     assert cfg.callbacks.media.every_n_steps == 0
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer = build_trainer(cfg, callbacks=[], logger=False, enable_checkpointing=False)
     assert trainer.overfit_batches == 2 and trainer.limit_train_batches == 2 and trainer.max_epochs == 40
 
 
@@ -52,7 +51,7 @@ def test_limit_takes_a_fraction_of_each_epoch(tmp_path):
 def test_profile_attaches_the_simple_profiler(tmp_path):
     cfg = compose_cfg([*TINY, "debug=profile"], tmp_path)
     assert cfg.trainer.max_steps == 20
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer = build_trainer(cfg, callbacks=[], logger=False, enable_checkpointing=False)
     assert isinstance(trainer.profiler, SimpleProfiler)
     assert Path(trainer.profiler.dirpath) == tmp_path and trainer.profiler.filename == "profile"
 

@@ -12,7 +12,11 @@ from smile.run_length import resolve_run_length, stop_reason
 from smile.train import setup
 
 # 32 clips / batch 8 = 4 steps per epoch: a step limit above 4 was cut to one epoch before.
-SHORT_EPOCHS = ["data.train_dataset.num_samples=32", "data.batch_size=8", "callbacks.checkpoint.every_n_train_steps=100"]
+SHORT_EPOCHS = [
+    "data.train_dataset.num_samples=32",
+    "data.batch_size=8",
+    "callbacks.checkpoint.every_n_train_steps=100",
+]
 
 
 @pytest.mark.parametrize(

@@ -128,10 +128,10 @@ def test_multirun_jobs_share_one_wandb_group(tmp_path):
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "logger=wandb", "~callbacks.progress_bar"]
     cmd += ["trainer.max_steps=2", "seed=1,2"]
     subprocess.run(cmd, env=env, check=True, timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    runs = [offline_run(job) for job in sorted((tmp_path / "multirun" / "default").glob("seed=*"))]
+    runs = [offline_run(job) for job in sorted((tmp_path / "multirun" / "default").glob("seed-*"))]
     assert len(runs) == 2
     assert {r[3].run_group for r in runs} == {"multirun/default"}
-    assert [r[3].display_name for r in runs] == ["default/seed=1", "default/seed=2"]
+    assert [r[3].display_name for r in runs] == ["default/seed-1", "default/seed-2"]
     assert runs[0][3].run_id != runs[1][3].run_id
 
 

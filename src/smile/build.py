@@ -29,6 +29,7 @@ from smile.callbacks.loggers import git_metadata, wandb_run_names
 from smile.data.classes import resolve_num_classes
 from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.models import load_encoder_weights, load_student_weights
+from smile.provenance import warn_init_from
 from smile.zoo import resolve
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     target = instantiate(m.target)
     net = _call(m.net, encoder=instantiate(m.encoder), decoder=instantiate(m.decoder, out_dim=target.dim))
     if m.init_from:  # stage 2: student weights only; optimizer and schedule start fresh
-        report = load_student_weights(net, resolve_weights(cfg, m.init_from))
+        path = resolve_weights(cfg, m.init_from)
+        warn_init_from(cfg, path)  # another geometry is legitimate: warned, not refused
+        report = load_student_weights(net, path)
         log.info("model.init_from: %s", report)  # a partial load raised CheckpointError already
     return _call(m.module, net=net, target=target, **_optimisation(cfg))
 
@@ -94,13 +97,15 @@ def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
     The class count comes from the data when ``data.num_classes`` is null (and is checked against
     it when set): :func:`~smile.data.classes.resolve_num_classes` reads the training index.
     """
-    count, _ = resolve_num_classes(cfg)  # fails early on a data.num_classes the data contradicts
+    count, names = resolve_num_classes(cfg)  # fails early on a data.num_classes the data contradicts
     with open_dict(cfg):
         cfg.data.num_classes = count
     m = cfg.model
     net = instantiate(m.encoder)
     if m.init_from:
-        report = load_encoder_weights(net, resolve_weights(cfg, m.init_from), reinit=tuple(m.reinit))
+        path = resolve_weights(cfg, m.init_from)
+        warn_init_from(cfg, path, class_names=names)  # another geometry is legitimate: warned, not refused
+        report = load_encoder_weights(net, path, reinit=tuple(m.reinit))
         log.info("model.init_from: %s", report)
     return _call(m.module, net=net, **_optimisation(cfg))
 
@@ -135,12 +140,13 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def _hydra_job(cfg: DictConfig) -> tuple[str, str | None, str | None]:
-    """(override dirname, sweep dir or None, output root) of the Hydra job; empty outside ``@hydra.main``."""
+    """(run directory name, sweep dir or None, output root) of the Hydra job; empty outside ``@hydra.main``."""
     if not HydraConfig.initialized():
         return "", None, None
     hc = HydraConfig.get()
     sweep = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
-    return str(hc.job.override_dirname or ""), sweep, str(cfg.paths.root) or None
+    run = Path(hc.runtime.output_dir).name  # the run directory's own name (smile.run_dir)
+    return ("" if run == cfg.name else run), sweep, str(cfg.paths.root) or None
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:

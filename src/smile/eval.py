@@ -24,19 +24,24 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+import smile.quiet  # noqa: F401  (targeted filters of Lightning notices that do not apply here)
 import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver before @hydra.main)
 from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing, log_run_config, resolve_weights
 from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
 from smile.checks import ConfigError, check_config
 from smile.data.badvideos import TooManyBadVideos
+from smile.data.classes import default_class_names
 from smile.lit import ClassifierLitModule
 from smile.metrics import gather_predictions, merge_predictions, metrics_from_predictions, reconcile_metrics
 from smile.metrics.classification import class_names_or_default, confusion_table, named_rows
 from smile.models.checkpoint import CheckpointError, check_same_keys, load_encoder_weights, read_state_dict
+from smile.provenance import ProvenanceMismatch, adopt_provenance
+from smile.suggest import suggest_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +97,50 @@ def write_outputs(
         write_png(out_dir / "confusion_matrix.png", confusion_image(confusion, names))
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Build data and classifier from ``cfg``, load ``cfg.ckpt``, test; returns the metrics."""
+def check_class_names(
+    data_names: Sequence[str] | None, provenance: dict[str, Any] | None, path: Path
+) -> list[str] | None:
+    """The class names to write: the data's, checked against the checkpoint's; the checkpoint's where the
+    data names none (``class_<i>``).
+
+    Raises:
+        ProvenanceMismatch: the data names its classes otherwise than the checkpoint (the label indices
+            would mean other classes), in one line naming the first difference.
+    """
+    trained = provenance["class_names"] if provenance is not None else None
+    if trained is None or data_names is None or list(data_names) == list(trained):
+        return list(data_names) if data_names is not None else trained
+    if list(data_names) == default_class_names(len(data_names)) and len(data_names) == len(trained):
+        return list(trained)  # the data cannot name its classes: the checkpoint can
+    first = next((i for i, (a, b) in enumerate(zip(data_names, trained, strict=False)) if a != b), None)
+    what = (
+        f"class {first} is {data_names[first]!r} in the data but {trained[first]!r}"
+        if first is not None
+        else f"the data has {len(data_names)} classes but {len(trained)}"
+    )
+    raise ProvenanceMismatch(f"{what} in {path}: evaluate on the data the checkpoint was trained for")
+
+
+def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, float]:
+    """Build data and classifier from ``cfg``, load ``cfg.ckpt``, test; returns the metrics.
+
+    The clip geometry, normalisation and encoder the checkpoint records (:mod:`smile.provenance`)
+    replace the config's where ``overrides`` (the command line's; ``main`` passes Hydra's) does not
+    set them; a set value that contradicts the checkpoint is refused unless ``allow_geometry_change``.
+    Without ``overrides`` (a library call) every value of ``cfg`` counts as set: any difference is refused.
+    """
     explain_missing(cfg)
+    ckpt = resolve_weights(cfg, cfg.ckpt)
+    provenance = adopt_provenance(cfg, ckpt, overrides)  # before anything is built from the geometry
     check_config(cfg)
     torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
+    names = check_class_names(datamodule.class_names, provenance, ckpt)
     module = build_module(cfg)
     if not isinstance(module, ClassifierLitModule):
         raise SystemExit("eval.py evaluates classifiers: pick a finetune/probe experiment (model=classifier)")
-    load_classifier_checkpoint(module, resolve_weights(cfg, cfg.ckpt))
+    load_classifier_checkpoint(module, ckpt)
     trainer = build_trainer(cfg, callbacks=[], enable_checkpointing=False)
     log_run_config(trainer.loggers, cfg)
     if cfg.split == "val":
@@ -138,7 +176,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             )
             for lg in trainer.loggers:  # they got test_step's values: overwrite them
                 lg.log_metrics(exact, step=0)
-        names = datamodule.class_names
         write_outputs(Path(cfg.paths.output_dir), metrics, module, rows, confusion, class_names=names)
         if confusion is not None:  # per-class accuracy and the matrix image, where loggers take them
             log_confusion(trainer.loggers, confusion, confusion_image(confusion, names), class_names=names)
@@ -152,11 +189,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def main(cfg: DictConfig) -> None:
     """Console entry point (``python eval.py`` / ``smile-eval``); an unusable ``ckpt`` exits 2 with one line."""
     try:
-        evaluate(cfg)
+        evaluate(cfg, overrides=list(HydraConfig.get().overrides.task))
     except (CheckpointError, ConfigError, TooManyBadVideos) as err:
         print(f"smile-eval: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
 
+def cli() -> None:
+    """Console entry point (``python eval.py`` / ``smile-eval``): a misspelled key gets a "did you mean"."""
+    with suggest_on_failure(CONFIG_DIR, "eval"):
+        main()
+
+
 if __name__ == "__main__":
-    main()
+    cli()

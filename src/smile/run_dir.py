@@ -88,7 +88,8 @@ def _resolve_run_dir(overrides: ListConfig | Sequence[str], exclude_keys: ListCo
     written ``${...}`` on the command line is named as written)."""
 
     def plain(node: ListConfig | Sequence[str]) -> list[str]:
-        items = OmegaConf.to_container(node, resolve=False) if isinstance(node, ListConfig) else node
+        items = OmegaConf.to_container(node, resolve=False) if isinstance(node, ListConfig) else list(node)
+        assert isinstance(items, list)
         return [str(x) for x in items]
 
     return run_dir_name(plain(overrides), plain(exclude_keys))

@@ -48,13 +48,16 @@ def resolve_run_length(cfg: DictConfig) -> None:
 class _Loop(Protocol):
     """The parts of a Lightning trainer that tell where and why fitting stopped."""
 
-    max_steps: int
-    global_step: int
-    current_epoch: int
-    interrupted: bool
-
+    @property
+    def max_steps(self) -> int: ...
     @property
     def max_epochs(self) -> int | None: ...
+    @property
+    def global_step(self) -> int: ...
+    @property
+    def current_epoch(self) -> int: ...
+    @property
+    def interrupted(self) -> bool: ...
 
 
 def stop_reason(trainer: _Loop) -> str:

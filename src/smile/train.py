@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+import smile.quiet  # noqa: F401  (targeted filters of Lightning notices that do not apply here)
 import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver before @hydra.main)
 from smile.build import (
     CONFIG_DIR,
@@ -42,6 +43,7 @@ from smile.lit import NonFiniteLossError
 from smile.models.checkpoint import CheckpointError
 from smile.run_length import resolve_run_length, stop_reason
 from smile.run_lock import RunDirectoryInUse, RunLock
+from smile.suggest import suggest_on_failure
 
 __all__ = [
     "CONFIG_DIR",
@@ -214,19 +216,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Console entry point (``python train.py`` / ``smile-train``); user errors end in one line, no traceback.
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; user errors end in one line, no traceback. Returns the mean train/loss of
+    the last steps (what a sweeper such as Optuna minimises), or None.
 
     Under ``-m`` the exception goes to Hydra instead, which marks that job failed and runs the rest
     of the sweep (a ``SystemExit`` would end the whole sweep).
     """
     try:
-        run(cfg)
+        summary = run(cfg)["loss"]
+        return float(summary["last"]) if summary else None
     except USER_ERRORS as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         raise SystemExit(f"error: {err}") from None
 
 
+def cli() -> None:
+    """Console entry point (``python train.py`` / ``smile-train``): a misspelled key gets a "did you mean"."""
+    with suggest_on_failure(CONFIG_DIR, "train"):
+        main()
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -52,7 +52,7 @@ def wandb_run_names(
     A single run is grouped by the experiment ``name``; every job of a multirun (``-m``) sweep is
     grouped by the sweep directory (relative to the output ``root`` when under it, e.g.
     ``multirun/demo``, else its last part), so one sweep is one group. The run is named like its
-    directory: ``name`` plus the overrides that distinguish it (``name/lr=0.1,seed=1``).
+    directory: ``name`` plus the name of its run directory (``name/lr-0.1_seed-1``).
     """
     run_name = f"{name}/{overrides}" if overrides else name
     if sweep_dir is None:

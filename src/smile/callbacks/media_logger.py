@@ -131,7 +131,7 @@ class MediaLogger(L.Callback):
         out, files, strips, animations = self.media_dir(trainer), [], {}, {}
         for b in range(next(iter(panels.values())).shape[0]):
             clip = [p[b] for p in panels.values()]  # [3, T, H, W] each
-            strips[f"media/clip{b}"] = frame_strip(clip)  # [P*H, T*W, 3]
+            strips[f"media/clip{b}"] = frame_strip(clip, labels=list(panels))  # [P*H, T*W + label, 3]
             files.append(write_png(out / f"step{step:07d}_clip{b}.png", strips[f"media/clip{b}"]))
             if self.animation != "none":
                 path = write_animation(out / f"step{step:07d}_clip{b}.{self.animation}", side_by_side(clip), self.fps)

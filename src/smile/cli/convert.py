@@ -2,7 +2,7 @@
 
     smile-convert to-official CKPT OUT.pth [--ema]
     smile-convert from-official PTH OUT.pth
-    smile-convert to-hf CKPT OUTDIR [--num-frames N] [--img-size S] [--num-heads H] [--ema]
+    smile-convert to-hf CKPT OUTDIR [--num-frames N] [--img-size S] [--num-heads H] [--ema] [--allow-geometry-change]
     smile-convert from-hf HFDIR OUT.pth
     smile-convert zoo
 
@@ -12,8 +12,9 @@ the keys and writes ``{"model": state_dict}`` like the reference; ``from-officia
 state dict that our models and ``model.init_from`` load (fp16 DeepSpeed weights become fp32, the
 pickled ``args`` are dropped). ``to-hf`` writes ``config.json`` + ``model.safetensors`` for
 ``transformers`` (a classifier as ``VideoMAEForVideoClassification``, a pretraining student's
-encoder as ``VideoMAEModel``); the clip geometry comes from the flags, else the zoo entry, else the
-run's config beside the checkpoint (``.hydra/config.yaml`` or a logger's ``hparams.yaml``), else
+encoder as ``VideoMAEModel``); the clip geometry is the one the checkpoint records it was trained
+with (a contradicting flag is refused unless ``--allow-geometry-change``), else the flags, else the
+zoo entry, else the run's config beside the checkpoint (``.hydra/config.yaml`` or a logger's ``hparams.yaml``), else
 the ``args`` an official file carries. Every output is written to a temporary name first and
 moved into place, so an interrupted conversion never leaves a half-written file.
 
@@ -215,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--num-frames", type=int, default=None, help="clip length (default: from the run)")
             p.add_argument("--img-size", type=int, default=None, help="frame size (default: from the run)")
             p.add_argument("--num-heads", type=int, default=None, help="attention heads (default: from the size)")
+            p.add_argument(
+                "--allow-geometry-change",
+                action="store_true",
+                help="let --num-frames/--img-size differ from the geometry the checkpoint was trained with",
+            )
         p.set_defaults(run=run)
     z = sub.add_parser("zoo", help="list the registered official checkpoints and whether each is cached")
     z.add_argument("--zoo-dir", default=None, help=ZOO_DIR_HELP)
@@ -226,12 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``smile-convert``; returns the exit code (2 for usage errors and refused or unreadable input
     files, 1 for conversion errors)."""
     from smile.models.checkpoint_file import CheckpointError
+    from smile.provenance import ProvenanceMismatch
     from smile.safe_config import UnsafeConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (CheckpointError, UnsafeConfigError) as exc:
+    except (CheckpointError, UnsafeConfigError, ProvenanceMismatch) as exc:
         print(f"smile-convert {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:

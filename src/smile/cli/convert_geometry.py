@@ -1,7 +1,9 @@
 """Where ``smile-convert to-hf`` finds the clip geometry, head count and class names of a checkpoint.
 
-In order: the command-line flags, the zoo entry, the run's config beside the checkpoint
-(``.hydra/config.yaml`` or a logger's ``hparams.yaml``, checked by
+A geometry the checkpoint records it was trained with (``checkpoint["smile"]``, see
+:mod:`smile.provenance`) decides; a flag that contradicts it is refused unless
+``--allow-geometry-change``. Otherwise, in order: the command-line flags, the zoo entry, the run's
+config beside the checkpoint (``.hydra/config.yaml`` or a logger's ``hparams.yaml``, checked by
 :func:`smile.safe_config.check_targets` and only read, never built), the hyper-parameters stored in
 a Lightning checkpoint, the ``args`` an official file carries, and last the width's model size.
 """
@@ -74,11 +76,18 @@ def _run_configs(path: Path) -> list[Any]:
 def find_geometry(args: argparse.Namespace, obj: Any, path: Path, embed_dim: int) -> dict[str, Any]:
     """Clip geometry and head count, from the first source that has each (see the module docstring)."""
     from smile.models import MODEL_SIZES
+    from smile.provenance import geometry_from_flags, provenance_of
     from smile.zoo import get_entry, is_zoo
 
+    provenance = provenance_of(obj)
+    given = {"num_frames": ("--num-frames", args.num_frames), "img_size": ("--img-size", args.img_size)}
+    chosen = geometry_from_flags(provenance, path, given, args.allow_geometry_change)  # flag, else recorded
     sources: list[dict[str, Any]] = [
-        {"num_frames": args.num_frames, "img_size": args.img_size, "num_heads": args.num_heads}
+        {"num_frames": chosen.get("num_frames"), "img_size": chosen.get("img_size"), "num_heads": args.num_heads}
     ]
+    if provenance is not None:  # the encoder the checkpoint records: its size names the heads
+        encoder = provenance["encoder"]
+        sources.append({"num_heads": encoder["overrides"].get("num_heads") or _heads_of(encoder["name"])})
     if is_zoo(args.src):
         e = get_entry(args.src)
         sources.append({"num_frames": e.num_frames, "img_size": e.img_size, "num_heads": _heads_of(e.model)})
@@ -106,10 +115,12 @@ def find_geometry(args: argparse.Namespace, obj: Any, path: Path, embed_dim: int
 
 def _names_in(obj: Any) -> list[str] | None:
     """Class names a checkpoint carries (top level or its hyper-parameters), if any."""
+    from smile.provenance import provenance_of
+
     if not isinstance(obj, Mapping):
         return None
     hparams = obj["hyper_parameters"] if isinstance(obj.get("hyper_parameters"), Mapping) else {}
-    for holder in (obj, hparams):
+    for holder in (provenance_of(obj) or {}, obj, hparams):
         names = holder.get("class_names")
         if isinstance(names, list | tuple) and names:
             return [str(n) for n in names]

@@ -1,7 +1,7 @@
 """``smile-vis``: what a pretrained student sees and predicts on one video.
 
     smile-vis CKPT VIDEO --out DIR [--config CFG] [--frames N] [--size S] [--mask-ratio R]
-              [--objects K] [--seed 0] [--gif] [--fps 4] [--device cpu]
+              [--objects K] [--seed 0] [--gif] [--fps 4] [--device cpu] [--allow-geometry-change]
 
 Decodes the centre clip of VIDEO, resizes its short side to S and centre-crops S x S, pastes K
 procedural SMILE objects along random trajectories (K = 0: none), masks it (trajectory-aware
@@ -13,7 +13,9 @@ colouring of the predicted features (teacher's features at visible tokens) and a
 
 The model is rebuilt from the run's config: ``--config``, else ``.hydra/config.yaml`` of the run
 directory that holds ``checkpoints/``. Lightning ``.ckpt`` files of this project and official
-VideoMAE/SMILE pretraining ``.pth`` files (with ``--config``) both load.
+VideoMAE/SMILE pretraining ``.pth`` files (with ``--config``) both load. The clip geometry and the
+normalisation are the ones the checkpoint records it was trained with (:mod:`smile.provenance`);
+a ``--frames``/``--size`` that contradicts them is refused unless ``--allow-geometry-change``.
 
 Nothing from the folder runs code: the config is checked by :func:`smile.safe_config.check_targets`
 before anything is built (only ``smile.*`` objects and the project's own third-party classes), the
@@ -26,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -34,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from smile.callbacks.render import frame_strip, render_panels, side_by_side, write_animation, write_png
 from smile.models import MaskedAutoencoder
 from smile.models.checkpoint_file import CheckpointError
+from smile.provenance import ProvenanceMismatch, geometry_from_flags, read_provenance
 from smile.safe_config import UnsafeConfigError, check_targets
 from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
@@ -54,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="write a GIF instead of an MP4")
     p.add_argument("--fps", type=float, default=4.0, help="frames per second of the animation")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--allow-geometry-change",
+        action="store_true",
+        help="let --frames/--size differ from the geometry the checkpoint records it was trained with",
+    )
     return p
 
 
@@ -90,20 +98,33 @@ def load_student(ckpt: Path, cfg: DictConfig) -> torch.nn.Module:
     return module.eval()
 
 
-def _run_config(args: argparse.Namespace) -> DictConfig:
-    """The run's config with the geometry asked for on the command line (sinusoid positions adapt)."""
-    if not args.ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {args.ckpt}")
+def _run_config(args: argparse.Namespace, provenance: dict[str, Any] | None) -> DictConfig:
+    """The run's config with the geometry the checkpoint records (``provenance``), then the flags'.
+
+    A ``--frames``/``--size`` that contradicts the recorded geometry is refused unless
+    ``--allow-geometry-change`` (the sinusoid positions would adapt without a word).
+    """
     path = find_config(args.ckpt, args.config)
     cfg = OmegaConf.load(path)
     if not isinstance(cfg, DictConfig):
         raise ValueError(f"{path}: not a run config (expected a mapping, got a list)")
     check_targets(cfg, path)  # before anything in it is built
+    flags = {"num_frames": ("--frames", args.frames), "img_size": ("--size", args.size)}
+    geometry = geometry_from_flags(provenance, args.ckpt, flags, args.allow_geometry_change)
     with open_dict(cfg):
         cfg.model.init_from = None  # the weights come from CKPT
-        cfg.video.num_frames = args.frames or cfg.video.num_frames
-        cfg.video.img_size = args.size or cfg.video.img_size
+        for key, value in geometry.items():
+            cfg.video[key] = value
     return cfg
+
+
+def _normalization(provenance: dict[str, Any] | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` the checkpoint's clips were normalised with; ImageNet's (the data module's
+    default) when it records none."""
+    recorded = provenance["normalization"] if provenance is not None else None
+    if recorded is None:
+        return tuple(IMAGENET_MEAN), tuple(IMAGENET_STD)
+    return tuple(recorded["mean"]), tuple(recorded["std"])
 
 
 def read_video(path: Path, frames: int, size: int, sampling_rate: int) -> torch.Tensor:
@@ -148,19 +169,22 @@ def visualise(args: argparse.Namespace) -> dict[str, Path]:
     """Run the whole command; returns ``{"strip": png, "animation": mp4|gif}``."""
     from smile.data.datamodule import normalize_video
 
-    cfg = _run_config(args)
+    if not args.ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.ckpt}")
+    provenance = read_provenance(args.ckpt)
+    cfg = _run_config(args, provenance)
     module = load_student(args.ckpt, cfg).to(args.device)
     clip = read_video(args.video, cfg.video.num_frames, cfg.video.img_size, cfg.video.sampling_rate)
     ratio = args.mask_ratio or cfg.data.masking.ratio
     net, target = cast(MaskedAutoencoder, module.net), cast(torch.nn.Module, module.target)
     embed = net.encoder.patch_embed
     video01, mask = overlay_and_mask(clip, args.objects, ratio, args.seed, embed.patch_size, embed.tubelet_size)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD  # what VideoDataModule normalises with
+    mean, std = _normalization(provenance)  # what the training clips were normalised with
     video = normalize_video(video01, mean, std).to(args.device)
     panels = render_panels(net, target, video, mask.to(args.device), mean, std, original=clip)
     clips = [p[0] for p in panels.values()]  # [3, T, S, S] each
     stem = args.video.stem
-    out = {"strip": write_png(args.out / f"{stem}_strip.png", frame_strip(clips))}
+    out = {"strip": write_png(args.out / f"{stem}_strip.png", frame_strip(clips, labels=list(panels)))}
     animation = args.out / f"{stem}.{'gif' if args.gif else 'mp4'}"
     out["animation"] = write_animation(animation, side_by_side(clips), args.fps)
     return out
@@ -176,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         out = visualise(args)
-    except (CheckpointError, UnsafeConfigError) as err:
+    except (CheckpointError, UnsafeConfigError, ProvenanceMismatch) as err:
         print(f"smile-vis: error: {err}", file=sys.stderr, flush=True)
         return 2
     except (FileNotFoundError, VideoDecodeError, ValueError) as err:

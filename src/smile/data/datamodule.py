@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from smile.data.badvideos import BadVideoMonitor
 from smile.data.classes import data_classes
+from smile.data.datasets.classify import collate_repeated
 from smile.data.mixup import ClipMixup
 from smile.data.sampler import ResumableSampler
 from smile.data.streams import step_streams
@@ -44,7 +45,7 @@ class VideoDataModule(L.LightningDataModule):
         train_dataset: Dataset returning dicts with ``video`` uint8 ``[3, T, H, W]`` and ``label``.
         val_dataset: Optional validation dataset of the same form.
         test_dataset: Optional multi-view test dataset (``video [V, 3, T, H, W]`` per item).
-        batch_size: Clips **per device** per step (not the global batch).
+        batch_size: Clips **per device** per step (not the global batch), from ``batch_size // repeats`` videos.
         num_workers: DataLoader worker processes per device.
         pin_memory: Pin host memory for faster, asynchronous host->device copies.
         persistent_workers: Keep workers alive across epochs (only with ``num_workers > 0``).
@@ -108,6 +109,9 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.repeats = int(getattr(train_dataset, "repeats", 1))  # repeated sampling: clips per decoded window
+        if batch_size % self.repeats:
+            raise ValueError(f"data.batch_size={batch_size} must be divisible by data.train_dataset.repeats={self.repeats}")
         self.bad_videos = BadVideoMonitor(train_dataset, val_dataset, test_dataset)  # judged in this process
         self.num_classes, self.class_names = data_classes(num_classes, train_dataset)
         self.train_dataset = LowShotSubset(train_dataset, **train_subset) if train_subset else train_dataset
@@ -127,6 +131,8 @@ class VideoDataModule(L.LightningDataModule):
         self.seed = seed
         self.drop_last = drop_last
         self.collate_fn = collate_fn
+        self.train_items_per_batch = batch_size // self.repeats  # videos per training batch
+        self.train_collate = collate_repeated if collate_fn is None and self.repeats > 1 else collate_fn  # flattens
         self.eval_batch_size = eval_batch_size or batch_size
         self.keep_original = int(keep_original)
         self._train_sampler: ResumableSampler | None = None
@@ -150,8 +156,8 @@ class VideoDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, sampler: ResumableSampler, drop_last: bool, train: bool = False) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            collate_fn=self.collate_fn if train else None,
+            batch_size=self.train_items_per_batch if train else self.eval_batch_size,
+            collate_fn=self.train_collate if train else None,
             sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
@@ -174,10 +180,11 @@ class VideoDataModule(L.LightningDataModule):
             on_epoch=getattr(self.train_dataset, "set_epoch", None),
         )
         fits = len(self._train_sampler)  # full batches only (drop_last): else Lightning trains on nothing, rc=0
-        if self.drop_last and fits < self.batch_size:
+        if self.drop_last and fits < self.train_items_per_batch:
+            what = "videos" if self.repeats == 1 else f"clips ({self.repeats} per video)"
             raise BatchSizeError(
-                f"data.batch_size={self.batch_size} is more than the {fits} training videos per device "
-                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits}"
+                f"data.batch_size={self.batch_size} is more than the {fits * self.repeats} training {what} per device "
+                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits * self.repeats}"
             )
         if self._resume_state is not None:
             self._train_sampler.resume(**self._resume_state)
@@ -211,7 +218,7 @@ class VideoDataModule(L.LightningDataModule):
         return {
             "epoch": self._train_sampler.epoch,
             "trainer_epoch": trainer.current_epoch,
-            "consumed": done * self.batch_size,
+            "consumed": done * self.train_items_per_batch,  # sampler indices (videos), not clips
             **self.bad_videos.state_dict(),  # the run's unreadable files, if any
         }
 

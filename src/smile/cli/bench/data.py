@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import torch
+from torch.utils.data import default_collate
 
 from smile.cli.bench.common import _compose, _print_table
 
@@ -32,7 +33,6 @@ def bench_data(
     """
     from hydra.utils import instantiate
     from lightning.fabric.utilities.apply_func import move_data_to_device
-    from torch.utils.data import default_collate
 
     cfg = _compose(overrides)
     dm = instantiate(cfg.data)
@@ -98,9 +98,60 @@ def bench_data(
     return rows, context
 
 
+def bench_decode_stages(
+    overrides: list[str], batches: int, target: float, baseline: bool, seed: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-stage cost of one worker on a list of real videos (:mod:`smile.cli.bench.stages`): (rows, context).
+
+    The data config is built as ``train.py`` builds it (``data=list data.train_dataset.list_file=...``
+    or any experiment whose training data is a video list); the batch counts clips, so one batch
+    takes ``batch_size // repeats`` videos. One torch thread, as in a DataLoader worker. ``ratio``
+    in the context is the baseline's ms per clip over ours (how many times faster ours is).
+    """
+    from hydra.utils import instantiate
+
+    from smile.cli.bench.stages import bench_stages
+
+    dm = instantiate(_compose(overrides).data)
+    ds = dm.train_dataset
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed)).tolist()
+    order = order * (1 + dm.batch_size * (batches + 1) // len(order))  # a short list is cycled
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    try:
+        collate = dm.train_collate or default_collate
+        rows = bench_stages(ds, collate, order, dm.train_items_per_batch, batches, target, baseline)
+    finally:
+        torch.set_num_threads(threads)
+    context: dict[str, Any] = {"videos": len(ds), "batch": dm.batch_size, "repeats": ds.repeats, "batches": batches}
+    if baseline:
+        context["ratio"] = rows[1]["total ms/clip"] / rows[0]["total ms/clip"]
+    return rows, context
+
+
+def _decodes_files(overrides: list[str]) -> bool:
+    """Whether the composed training data is a list of video files (the stage bench applies)."""
+    return "list_file" in _compose(overrides).data.train_dataset
+
+
+def _stages_main(args: argparse.Namespace) -> int:
+    baseline = bool(getattr(args, "baseline", False))
+    rows, context = bench_decode_stages(args.overrides, args.batches, args.target_clips_per_s, baseline)
+    _print_table("smile-bench data, real videos (one worker, one torch thread), ms per clip", rows, context)
+    if baseline:
+        print(f"ours is {context['ratio']:.2f}x the reference loader per worker core (same videos, one run)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"command": "data", "overrides": args.overrides, "context": context, "results": rows}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
 def _data_main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if _decodes_files(args.overrides):
+        return _stages_main(args)
     rows, context = bench_data(args.overrides, args.batches, args.device, args.target_clips_per_s)
     shown = {k: context[k] for k in ("experiment", "batch", "clips", "device", "threads", "target_clips_per_s")}
     _print_table("smile-bench data (one worker process, one torch thread)", rows, shown)

@@ -22,6 +22,7 @@ import csv
 import operator
 import os
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -158,6 +159,10 @@ class VideoListDataset(EpochAware, Dataset):
             counted over all workers by the data module (:mod:`smile.data.badvideos`).
         decode_size: Optional ``(height, width)`` to decode at (cheaper); crops then refer to it.
         config_key: Config key to name when the list file is missing.
+        repeats: Repeated sampling (MAE-ST): clips cut from one decoded window, each with its own
+            crop. With ``R > 1`` an item holds ``video`` ``[R, 3, T, S, S]`` and ``label``/``index``/
+            ``padded``/``skipped`` ``[R]`` (the last two counted on the first copy), flattened by
+            :func:`~smile.data.datasets.classify.collate_repeated`; 1 (the reference) = one clip.
 
     Items are dicts ``video`` (uint8 ``[3, T, S, S]``), ``label``, ``index``, ``skipped`` (int64
     scalars) and ``bad_videos`` (str). ``index`` is the item actually returned, which differs from
@@ -186,11 +191,13 @@ class VideoListDataset(EpochAware, Dataset):
         max_bad_videos: int = 5,
         decode_size: tuple[int, int] | None = None,
         config_key: str = "data.train_list",
+        repeats: int = 1,
     ) -> None:
         for name, value in (
             ("num_frames", num_frames),
             ("sampling_rate", sampling_rate),
             ("img_size", img_size),
+            ("repeats", repeats),
         ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -199,6 +206,7 @@ class VideoListDataset(EpochAware, Dataset):
         self.labels = np.asarray(labels, dtype=np.int64)
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
         self.backend, self.seed, self.decode_size = backend, int(seed), decode_size
+        self.repeats = int(repeats)
         self.crop = MultiScaleCrop(int(img_size), scales)
         self.policy = BadVideoPolicy(self.paths, max_bad_fraction, self.list_file, max_bad_videos)
         self.max_bad_fraction, self.max_bad = self.policy.max_bad_fraction, self.policy.max_bad
@@ -218,18 +226,25 @@ class VideoListDataset(EpochAware, Dataset):
         return pretrain_indices(num_frames_video, self.num_frames, self.sampling_rate, rng=rng)
 
     def load(self, index: int) -> tuple[torch.Tensor, bool]:
-        """Decode and crop item ``index``: (uint8 ``[3, T, S, S]``, whether frames were repeated to fill
-        a too-short video); raises VideoDecodeError."""
+        """Decode and crop item ``index``: (uint8 ``[3, T, S, S]`` or ``[R, 3, T, S, S]``, whether frames
+        were repeated to fill a too-short video); raises VideoDecodeError.
+
+        The ``R`` crops come one after another from the crop stream of ``R = 1``, so the first clip
+        of a repeated item is the clip the item gives without repeats.
+        """
         frames, indices = read_clip(
             self.paths[index], lambda n: self.clip_indices(index, n), self.backend, self.decode_size
         )  # [T, H, W, 3]
         rng = np.random.default_rng([self.seed, index, self.epoch, 1])
-        return self.crop(torch.from_numpy(frames), rng), is_padded(indices)  # [3, T, S, S]
+        clip = torch.from_numpy(frames)
+        if self.repeats == 1:
+            return self.crop(clip, rng), is_padded(indices)  # [3, T, S, S]
+        return torch.stack([self.crop(clip, rng) for _ in range(self.repeats)]), is_padded(indices)  # [R, 3, T, S, S]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         index = check_index(index, len(self))
         j, (video, padded), failures = self.policy.load(index, self.load)
-        return {
+        item: dict[str, torch.Tensor | str] = {
             "video": video,
             "padded": torch.tensor(int(padded), dtype=torch.int64),  # frames repeated: data/padded_clips
             "label": torch.tensor(self.labels[j], dtype=torch.int64),
@@ -237,3 +252,17 @@ class VideoListDataset(EpochAware, Dataset):
             "skipped": torch.tensor((j - index) % len(self), dtype=torch.int64),  # broken videos passed over
             ITEM_KEY: encode_failures(failures),  # judged by the data module, once per run
         }
+        if self.repeats > 1:
+            return repeat_fields(item, self.repeats)
+        return item
+
+
+def repeat_fields(item: dict[str, torch.Tensor | str], repeats: int) -> dict[str, torch.Tensor | str]:
+    """Give the per-clip fields of an item with ``repeats`` clips one entry per clip: ``label`` and
+    ``index`` repeated, ``padded`` and ``skipped`` counted once (on the first clip) per decoded video."""
+    for key in ("label", "index"):
+        item[key] = cast(torch.Tensor, item[key]).repeat(repeats)  # [R]
+    for key in ("padded", "skipped"):
+        value = cast(torch.Tensor, item[key])
+        item[key] = torch.cat([value[None], value.new_zeros(repeats - 1)])  # [R]
+    return item
