@@ -59,3 +59,33 @@ def footage_320() -> Path:
 def footage_256() -> Path:
     """List file of the real clips at short side 256."""
     return footage_list(256)
+
+
+def tiny_clips(out_dir: Path, frames: int = 24) -> Path:
+    """The first ``frames`` frames of each real clip, stream-copied (no re-encode; Big Buck Bunny
+    keeps its audio), and their ``<path> <label>`` list (labels 0, 1, 2)."""
+    import av
+
+    src = source_list(out_dir / "source.txt")
+    lines = []
+    for label, line in enumerate(src.read_text().splitlines()):
+        path = Path(line.rsplit(" ", 1)[0])
+        dst = out_dir / path.name
+        with av.open(str(path)) as inp, av.open(str(dst), "w") as out:
+            streams = {s.index: out.add_stream_from_template(s) for s in (inp.streams.video[0], *inp.streams.audio)}
+            video, seen, end = inp.streams.video[0], 0, None
+            for packet in inp.demux(*[inp.streams[i] for i in streams]):
+                if packet.dts is None:
+                    continue
+                if packet.stream.index == video.index:
+                    seen += 1
+                    if seen > frames:
+                        end = packet.pts * packet.time_base if end is None else end
+                        continue
+                elif end is not None and packet.pts * packet.time_base > end:
+                    continue
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+        lines.append(f"{dst.name} {label}\n")
+    (out_dir / "list.txt").write_text("".join(lines))
+    return out_dir / "list.txt"

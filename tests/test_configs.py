@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from smile_testing import TINY, compose_cfg, write_video
 
-from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing
+from smile.build import CONFIG_DIR, build_datamodule, build_module, build_trainer, explain_missing
 from smile.data import VideoDataModule
 from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.run_dir import run_dir_name
@@ -125,7 +125,7 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     )
     explain_missing(cfg)  # nothing left unset
     assert cfg.name == name
-    dm = instantiate(cfg.data)
+    dm = build_datamodule(cfg)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
     assert isinstance(dm, VideoDataModule) and isinstance(module, (PretrainLitModule, ClassifierLitModule))

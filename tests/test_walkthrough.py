@@ -44,14 +44,6 @@ FRAMES, SIZE, RATE = 4, 32, 4
 SPAN = (FRAMES - 1) * RATE + 1  # 13: the 12-frame test clips are "short"
 PRETRAIN_STEPS = FINETUNE_STEPS = 6
 
-# TODO(issue 13, item 2): `experiment=finetune_ucf101_vitb` (README "Finetuning") crashes at its first
-# training step when data.num_classes is null (taken from the data, the default): its Mixup is
-# built from `num_classes: ${data.num_classes}` = None -> timm's mixup_target: "unsupported operand
-# type(s) for /: 'float' and 'NoneType'". Until the data module hands the resolved count to Mixup,
-# the chain passes the count explicitly (the data module checks it against classInd.txt);
-# test_finetune_readme_command_as_is records the bug and turns XPASS (strict: a failure) once fixed.
-# Then drop this override.
-FINETUNE_WORKAROUND = ["data.num_classes=4"]
 
 
 @dataclass
@@ -64,7 +56,7 @@ class Done:
     def line(self, prefix: str) -> str:
         """The value after ``prefix`` on the first line that starts with it (the run summary's lines)."""
         found = re.search(rf"^{re.escape(prefix)}\s*(\S+)", self.output, re.MULTILINE)
-        assert found, f"no line starting with {prefix!r} in the output of {shlex.join(self.cmd)}:\n{self.output[-3000:]}"
+        assert found, f"no {prefix!r} line in the output of {shlex.join(self.cmd)}:\n{self.output[-3000:]}"
         return found.group(1)
 
 
@@ -149,7 +141,7 @@ def finetuned(ucf101_realfootage, pretrained, env) -> tuple[Done, Path]:
     cmd = [sys.executable, "train.py", "experiment=finetune_ucf101_vitb", "name=walk_finetune"]
     cmd += [f"data.source.root={data.videos}", f"data.source.annotations={data.annotations}"]
     cmd += [f"model.init_from={ckpt}"]  # pasted as printed: no quotes around it
-    cmd += [*TINY, "data.batch_size=4", f"trainer.max_steps={FINETUNE_STEPS}", *FINETUNE_WORKAROUND]
+    cmd += [*TINY, "data.batch_size=4", f"trainer.max_steps={FINETUNE_STEPS}"]
     done = run(cmd, env)
     return done, Path(done.line("checkpoint:"))
 
@@ -234,9 +226,9 @@ def test_finetune_from_the_printed_checkpoint(finetuned, pretrained):
     assert state["smile"]["video"]["num_frames"] == FRAMES and state["smile"]["video"]["img_size"] == SIZE
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: Mixup built with num_classes=None (see FINETUNE_WORKAROUND)")
 def test_finetune_readme_command_as_is(ucf101_realfootage, pretrained, env):
-    """The finetune command exactly as the README writes it (no data.num_classes), one step."""
+    """The finetune command exactly as the README writes it (no data.num_classes: Mixup and the head
+    take the count from classInd.txt), one step."""
     data, (_, ckpt) = ucf101_realfootage, pretrained
     cmd = [sys.executable, "train.py", "experiment=finetune_ucf101_vitb", "name=walk_finetune_as_is"]
     cmd += [f"data.source.root={data.videos}", f"data.source.annotations={data.annotations}"]

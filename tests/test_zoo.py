@@ -83,7 +83,7 @@ def test_init_from_zoo_name_loads_the_student(fake_entry, tmp_path):
 
 def test_init_from_zoo_name_initialises_a_classifier(fake_entry, tmp_path):
     _, cache, student = fake_entry
-    overrides = [*TINY, "model=classifier", "data.num_classes=3", "model.init_from=zoo:fake_tiny"]
+    overrides = [*TINY, "model=classifier", "data.num_classes=8", "model.init_from=zoo:fake_tiny"]
     module = build_module(compose_cfg([*overrides, f"paths.zoo_dir={cache}"], tmp_path / "run"))
     own = module.net.state_dict()
     assert torch.equal(own["blocks.1.mlp.fc2.weight"], student.state_dict()["encoder.blocks.1.mlp.fc2.weight"])

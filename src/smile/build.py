@@ -91,15 +91,33 @@ def build_pretrain_module(cfg: DictConfig) -> PretrainLitModule:
     return _call(m.module, net=net, target=target, **_optimisation(cfg))
 
 
+def resolve_classes(cfg: DictConfig) -> list[str] | None:
+    """Write the class count into ``data.num_classes`` (null = take it from the data) and return the names.
+
+    Every ``${data.num_classes}`` (the model's head, Mixup's soft targets) then resolves to the data's
+    count; a configured count the data contradicts fails here, before anything is built
+    (:func:`~smile.data.classes.resolve_num_classes`). Idempotent.
+    """
+    count, names = resolve_num_classes(cfg)
+    with open_dict(cfg):
+        cfg.data.num_classes = count
+    return names
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    """The data module of ``cfg.data``, after the class count is known (see :func:`resolve_classes`)."""
+    if cfg.model.kind == "classify":
+        resolve_classes(cfg)
+    return instantiate(cfg.data)
+
+
 def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
     """Finetuning / linear probing: the mean-pooled encoder, optionally initialised from a checkpoint.
 
     The class count comes from the data when ``data.num_classes`` is null (and is checked against
     it when set): :func:`~smile.data.classes.resolve_num_classes` reads the training index.
     """
-    count, names = resolve_num_classes(cfg)  # fails early on a data.num_classes the data contradicts
-    with open_dict(cfg):
-        cfg.data.num_classes = count
+    names = resolve_classes(cfg)
     m = cfg.model
     net = instantiate(m.encoder)
     if m.init_from:

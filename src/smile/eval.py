@@ -25,12 +25,19 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import smile.quiet  # noqa: F401  (targeted filters of Lightning notices that do not apply here)
 import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver before @hydra.main)
-from smile.build import CONFIG_DIR, build_module, build_trainer, explain_missing, log_run_config, resolve_weights
+from smile.build import (
+    CONFIG_DIR,
+    build_datamodule,
+    build_module,
+    build_trainer,
+    explain_missing,
+    log_run_config,
+    resolve_weights,
+)
 from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
 from smile.checks import ConfigError, check_config
@@ -135,7 +142,7 @@ def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[st
     check_config(cfg)
     torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     names = check_class_names(datamodule.class_names, provenance, ckpt)
     module = build_module(cfg)
     if not isinstance(module, ClassifierLitModule):

@@ -17,7 +17,6 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import smile.quiet  # noqa: F401  (targeted filters of Lightning notices that do not apply here)
@@ -25,6 +24,7 @@ import smile.run_dir  # noqa: F401  (registers the ${smile_run_dir:...} resolver
 from smile.build import (
     CONFIG_DIR,
     build_classifier,
+    build_datamodule,
     build_loggers,
     build_module,
     build_pretrain_module,
@@ -196,7 +196,7 @@ def setup(cfg: DictConfig) -> Run:
     resolve_run_length(cfg)  # trainer.max_epochs from whichever limit is set (or default_epochs)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
     lock = RunLock(cfg.paths.output_dir).acquire() if trainer.is_global_zero else None

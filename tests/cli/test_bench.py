@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+from footage import footage_320  # noqa: F401 (a fixture)
 from smile_testing import write_video
 
 from smile.cli.bench import main
@@ -102,3 +103,32 @@ def test_data_benchmark_times_each_stage_and_sizes_the_workers(tmp_path, capsys)
     assert ctx["clips"] == 4 and ctx["motion"] and ctx["masking"] == "TrajectoryMasking"
     assert ctx["workers_needed"] == worker["workers_for_target"] == math.ceil(400 / worker["clips_per_s"])
     assert "smile-bench data" in capsys.readouterr().out
+
+
+def test_data_benchmark_on_real_videos_splits_stages_and_compares_with_the_reference(footage_320, tmp_path, capsys):  # noqa: F811
+    import argparse
+
+    from smile.cli.bench.data import _data_main
+    from smile.cli.bench.stages import STAGES
+
+    out = tmp_path / "stages.json"
+    overrides = ["video=tiny", "data=list", f"data.train_dataset.list_file={footage_320}", "data.batch_size=4"]
+    overrides.append("data.train_dataset.repeats=2")
+    args = argparse.Namespace(
+        overrides=overrides, batches=1, device="cpu", target_clips_per_s=400.0, threads=0, baseline=True, json=out
+    )
+    assert _data_main(args) == 0
+    result = json.loads(out.read_text())
+    ours, ref = result["results"]
+    assert ours["row"] == "ours (auto, R=2)" and ref["row"].startswith("baseline (reference: decord + PIL")
+    for row in (ours, ref):
+        parts = [row[f"{s} ms"] for s in STAGES]
+        assert all(math.isfinite(p) and p >= 0 for p in parts)
+        assert sum(parts) == pytest.approx(row["total ms/clip"], rel=1e-9)
+        assert row["clips/s per worker"] == pytest.approx(1e3 / row["total ms/clip"], rel=1e-9)
+        assert row["workers for target"] == math.ceil(400 / row["clips/s per worker"])
+    ctx = result["context"]
+    assert ctx["ratio"] == pytest.approx(ref["total ms/clip"] / ours["total ms/clip"], rel=1e-12)
+    assert ctx["repeats"] == 2 and ctx["videos"] == 3
+    printed = capsys.readouterr().out
+    assert "real videos" in printed and f"{ctx['ratio']:.2f}x the reference" in printed

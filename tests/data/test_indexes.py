@@ -121,8 +121,11 @@ def test_k400_class_folders_with_spaces_or_underscores(k400_ann: Path, tmp_path:
 
 
 def test_k400_errors_name_the_file(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match=r"train\.csv.*label,youtube_id"):
+    with pytest.raises(FileNotFoundError, match=r"data\.source\.annotations .*nowhere: no such folder"):
         index_dataset("k400", tmp_path, tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"train\.csv.*label,youtube_id"):
+        index_dataset("k400", tmp_path, tmp_path / "empty")
     (tmp_path / "train.csv").write_text("label,start\nx,1\n")
     with pytest.raises(ValueError, match="missing columns"):
         index_dataset("k400", tmp_path)
@@ -181,6 +184,7 @@ def test_ssv2_unknown_template_and_missing_json(ssv2, tmp_path: Path):
     (ann / "something-something-v2-train.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="Spinning something"):
         index_dataset("ssv2", root, ann)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="labels.json.*template"):
         index_dataset("ssv2", root, tmp_path / "empty")
 
@@ -309,6 +313,9 @@ def test_cli_index_reports_dropped_and_errors(k400_ann: Path, tmp_path: Path, se
     printed = capsys.readouterr().out
     assert "1 videos, 3 classes, 4 dropped (missing files): bbb_000014_000024" in printed
     assert read_video_list(out) == ([str(root / "train" / "aaa_000000_000010.mp4")], [0])
+    assert main([*base[:-2], "--out", str(tmp_path / "x.csv"), "--annotations", str(tmp_path / "none")]) == 1
+    assert "none: no such folder" in capsys.readouterr().err
+    (tmp_path / "none").mkdir()
     assert main([*base[:-2], "--out", str(tmp_path / "x.csv"), "--annotations", str(tmp_path / "none")]) == 1
     assert "train.csv not found" in capsys.readouterr().err
 

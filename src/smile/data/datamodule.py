@@ -109,9 +109,9 @@ class VideoDataModule(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.repeats = int(getattr(train_dataset, "repeats", 1))  # repeated sampling: clips per decoded window
-        if batch_size % self.repeats:
-            raise ValueError(f"data.batch_size={batch_size} must be divisible by data.train_dataset.repeats={self.repeats}")
+        self.repeats = r = int(getattr(train_dataset, "repeats", 1))  # repeated sampling: clips per decoded window
+        if batch_size % r:
+            raise ValueError(f"data.batch_size={batch_size} must be a multiple of data.train_dataset.repeats={r}")
         self.bad_videos = BadVideoMonitor(train_dataset, val_dataset, test_dataset)  # judged in this process
         self.num_classes, self.class_names = data_classes(num_classes, train_dataset)
         self.train_dataset = LowShotSubset(train_dataset, **train_subset) if train_subset else train_dataset
@@ -179,12 +179,12 @@ class VideoDataModule(L.LightningDataModule):
             drop_last=self.drop_last,
             on_epoch=getattr(self.train_dataset, "set_epoch", None),
         )
-        fits = len(self._train_sampler)  # full batches only (drop_last): else Lightning trains on nothing, rc=0
-        if self.drop_last and fits < self.train_items_per_batch:
+        fits = len(self._train_sampler) * self.repeats  # clips; full batches only, else Lightning trains on nothing
+        if self.drop_last and fits < self.batch_size:
             what = "videos" if self.repeats == 1 else f"clips ({self.repeats} per video)"
             raise BatchSizeError(
-                f"data.batch_size={self.batch_size} is more than the {fits * self.repeats} training {what} per device "
-                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits * self.repeats}"
+                f"data.batch_size={self.batch_size} is more than the {fits} training {what} per device "
+                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits}"
             )
         if self._resume_state is not None:
             self._train_sampler.resume(**self._resume_state)

@@ -63,6 +63,8 @@ def _check_file(path: str) -> None:
         raise VideoDecodeError(f"{path}: not a regular file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(f"{path}: file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise VideoDecodeError(f"{path}: permission denied (this user cannot read the file)")
 
 
 def _check_indices(path: str, indices: np.ndarray, num_frames: int) -> None:

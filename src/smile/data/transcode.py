@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 __all__ = ["TEMP_SUFFIX", "TranscodeResult", "output_path", "transcode_list", "transcode_video"]
 
@@ -59,6 +60,7 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 def _encode(src: str, tmp: Path, short_side: int, gop: int, crf: int, codec: str) -> int:
     """Decode ``src``'s first video stream, resize, encode to ``tmp``; returns the frames written."""
     import av
+    from av.video.stream import VideoStream
 
     with av.open(src) as inp, av.open(str(tmp), "w", format="mp4") as out:
         if not inp.streams.video:
@@ -67,14 +69,16 @@ def _encode(src: str, tmp: Path, short_side: int, gop: int, crf: int, codec: str
         vin.codec_context.thread_count = 1  # parallelism comes from the worker processes
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
         h, w = scaled_size(vin.codec_context.height, vin.codec_context.width, short_side)
-        options = {"crf": str(crf), "preset": "veryfast", "threads": "1"} if codec == "libx264" else {}
-        vout = out.add_stream(codec, rate=rate, options=options)
+        # no B-frames: decode order = display order, which decord's frame seeking needs to stay fast
+        options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "bf": "0"} if codec == "libx264" else {}
+        vout = cast(VideoStream, out.add_stream(codec, rate=rate, options=options))
         vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
         vout.codec_context.gop_size = gop  # keyframe at least every `gop` frames
+        time_base = Fraction(1) / Fraction(rate)
         n = 0
         for frame in inp.decode(vin):
             small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
-            small.pts = None  # the encoder numbers frames itself: constant frame rate, in decode order
+            small.pts, small.time_base = n, time_base  # constant frame rate, in decode order
             out.mux(vout.encode(small))
             n += 1
         out.mux(vout.encode(None))
@@ -82,13 +86,16 @@ def _encode(src: str, tmp: Path, short_side: int, gop: int, crf: int, codec: str
 
 
 def _count_decoded(path: Path) -> int:
-    """Frames that actually decode (the verification of an output)."""
+    """Frames that actually decode, with increasing timestamps (the verification of an output)."""
     import av
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         stream.codec_context.thread_count = 1
-        return sum(1 for _ in c.decode(stream))
+        pts = [frame.pts for frame in c.decode(stream)]
+    if any(b is None or a is None or b <= a for a, b in zip(pts, pts[1:], strict=False)):
+        raise ValueError("output frames lack increasing timestamps")
+    return len(pts)
 
 
 def transcode_video(
@@ -193,7 +200,11 @@ def transcode_list(
             advance()
     finally:
         close()
-    kept = [VideoRecord(results[p].dst, label, "") for p, label in zip(paths, labels) if results[p].status != "failed"]
+    kept = [
+        VideoRecord(results[p].dst, label, "")
+        for p, label in zip(paths, labels, strict=True)
+        if results[p].status != "failed"
+    ]
     if not kept:
         raise ValueError(f"no video of {list_file} could be transcoded: {next(iter(results.values())).reason}")
     write_list(kept, out_list, _classes_beside(os.fspath(list_file)))

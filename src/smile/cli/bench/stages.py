@@ -17,6 +17,7 @@ Each stage is timed with :func:`time.perf_counter` around the call, so the stage
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,7 +65,7 @@ def _ours_item(ds: Any, index: int, timer: StageTimer) -> dict[str, Any]:
         indices = np.asarray(ds.clip_indices(index, reader.num_frames), dtype=np.int64)
     converted = timer.seconds["conversion"]
     if hasattr(reader, "_to_rgb"):  # PyAV converts frame by frame: time it apart from decoding
-        reader._to_rgb = timer.timed("conversion", reader._to_rgb)  # type: ignore[attr-defined]
+        reader._to_rgb = timer.timed("conversion", reader._to_rgb)
     with timer.stage("decode"):
         frames = torch.from_numpy(np.ascontiguousarray(reader.get(indices)))  # [T, H, W, 3]
     timer.seconds["decode"] -= timer.seconds["conversion"] - converted  # conversion ran inside decode
@@ -97,7 +98,7 @@ def _baseline_item(ds: Any, index: int, timer: StageTimer) -> dict[str, Any]:
         rng = np.random.default_rng([ds.seed, index, ds.epoch, 1])
         x, y, w, h = ds.crop.sample_crop(data.shape[1], data.shape[2], rng)
         size = (ds.crop.out_w, ds.crop.out_h)
-        images = [img.crop((x, y, x + w, y + h)).resize(size, Image.BILINEAR) for img in images]
+        images = [img.crop((x, y, x + w, y + h)).resize(size, Image.Resampling.BILINEAR) for img in images]
     with timer.stage("conversion"):  # Stack + ToTorchFormatTensor + GroupNormalize, in the worker
         clip = torch.from_numpy(np.stack([np.asarray(img) for img in images])).permute(3, 0, 1, 2).float() / 255.0
         mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
@@ -113,13 +114,18 @@ def _row(name: str, timer: StageTimer, clips: int, target: float) -> dict[str, A
     row.update({f"{s} ms": 1e3 * sec / clips for s, sec in timer.seconds.items()})
     row["total ms/clip"] = 1e3 * total / clips
     row["clips/s per worker"] = clips / total
-    row["workers for target"] = int(np.ceil(target * total / clips))
+    row["workers for target"] = math.ceil(target / row["clips/s per worker"])
     return row
 
 
 def bench_stages(
-    ds: Any, collate: Callable[[list[dict[str, Any]]], Any], order: list[int], items_per_batch: int, batches: int,
-    target: float, baseline: bool,
+    ds: Any,
+    collate: Callable[[list[dict[str, Any]]], Any],
+    order: list[int],
+    items_per_batch: int,
+    batches: int,
+    target: float,
+    baseline: bool,
 ) -> list[dict[str, Any]]:
     """Rows ``ours`` (and ``baseline``) per clip for ``batches`` timed batches after one warm-up batch.
 

@@ -79,6 +79,10 @@ class SyntheticVideoDataset(Dataset):
             ``shapes`` scene only.
         split: ``"train"``, ``"val"`` or ``"test"``; each has its own seed stream.
         scene: ``"shapes"`` (moving shapes) or ``"pan"`` (camera pan over a noise texture).
+        repeats: Repeated sampling as in :class:`~smile.data.datasets.list.VideoListDataset`: one
+            render gives ``R`` clips (``video [R, 3, T, H, W]``, ``label``/``index`` ``[R]``). The
+            clips have no crop, so they are the same pixels; SMILE's objects and masks, drawn per
+            clip on the device, still differ. 1 = one clip.
 
     Items are dicts ``video`` (uint8 ``[3, T, H, W]``), ``label`` and ``index`` (int64 scalars).
     The label is ``direction_index * num_speeds + speed_index``.
@@ -95,6 +99,7 @@ class SyntheticVideoDataset(Dataset):
         num_shapes: int = 2,
         split: str = "train",
         scene: str = "shapes",
+        repeats: int = 1,
     ) -> None:
         for name, value, low in (
             ("num_samples", num_samples, 1),
@@ -104,6 +109,7 @@ class SyntheticVideoDataset(Dataset):
             ("num_directions", num_directions, 1),
             ("num_speeds", num_speeds, 1),
             ("num_shapes", num_shapes, 1),
+            ("repeats", repeats, 1),
         ):
             if int(value) < low:
                 raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -114,6 +120,7 @@ class SyntheticVideoDataset(Dataset):
         self.num_samples, self.num_frames, self.img_size = int(num_samples), int(num_frames), int(img_size)
         self.seed, self.split = int(seed), split
         self.num_directions, self.num_speeds, self.num_shapes = num_directions, num_speeds, num_shapes
+        self.repeats = int(repeats)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -146,11 +153,11 @@ class SyntheticVideoDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = self._check_index(index)
         video = self.render(index)
-        return {
-            "video": video,
-            "label": torch.tensor(self.label_of(index), dtype=torch.int64),
-            "index": torch.tensor(index, dtype=torch.int64),
-        }
+        label, idx = torch.tensor(self.label_of(index), dtype=torch.int64), torch.tensor(index, dtype=torch.int64)
+        r = self.repeats
+        if r > 1:  # one render, R clips: [R, 3, T, H, W] and [R]
+            video, label, idx = video.expand(r, *video.shape).clone(), label.repeat(r), idx.repeat(r)
+        return {"video": video, "label": label, "index": idx}
 
     def describe(self, index: int) -> dict[str, Any]:
         """The sampled parameters of clip ``index`` as plain Python values, for debugging and tests."""

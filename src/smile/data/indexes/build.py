@@ -11,6 +11,7 @@ from pathlib import Path
 from smile.data.datasets.list import CSV_HEADER
 from smile.data.indexes.common import CLASSES_FILE, FORMATS, DatasetIndex, VideoRecord
 from smile.data.indexes.readers import _read_hmdb51, _read_k400, _read_list, _read_ssv2, _read_ucf101
+from smile.data.paths import check_folder
 
 log = logging.getLogger("smile.data.indexes")  # the package's logger, as before the split into modules
 
@@ -55,6 +56,9 @@ def index_dataset(
         raise ValueError(f"fold must be 1, 2 or 3, got {fold}")
     root = Path(root).expanduser()
     ann = Path(annotations).expanduser() if annotations is not None else root
+    if format != "list":  # a list's root may be the list file itself
+        check_folder(root, "data.source.root (smile-data --root)")
+        check_folder(ann, "data.source.annotations (smile-data --annotations)")
     index = _READERS[format](root, ann, split, int(fold))
     if index.missing:
         log.warning("%s %s: %s", format, split, index.summary())
