@@ -27,6 +27,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from smile.callbacks.loggers import git_metadata, wandb_run_names
 from smile.data.classes import resolve_num_classes
+from smile.data.datamodule import VideoDataModule
 from smile.lit import ClassifierLitModule, PretrainLitModule
 from smile.models import load_encoder_weights, load_student_weights
 from smile.provenance import warn_init_from
@@ -104,11 +105,14 @@ def resolve_classes(cfg: DictConfig) -> list[str] | None:
     return names
 
 
-def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+def build_datamodule(cfg: DictConfig) -> VideoDataModule:
     """The data module of ``cfg.data``, after the class count is known (see :func:`resolve_classes`)."""
     if cfg.model.kind == "classify":
         resolve_classes(cfg)
-    return instantiate(cfg.data)
+    datamodule = instantiate(cfg.data)
+    if not isinstance(datamodule, VideoDataModule):
+        raise TypeError(f"data._target_ must build a smile.data.VideoDataModule, got {type(datamodule).__name__}")
+    return datamodule
 
 
 def build_classifier(cfg: DictConfig) -> ClassifierLitModule:

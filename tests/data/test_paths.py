@@ -64,3 +64,24 @@ def test_an_unreadable_video_is_reported_as_a_permission_problem(tmp_path, monke
     monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(video) else real_access(path, mode))
     with pytest.raises(VideoDecodeError, match=r"v\.mp4: permission denied \(this user cannot read the file\)"):
         read_frames(str(video), [0])
+
+
+def test_a_list_root_that_does_not_exist_is_named_before_any_video_is_tried(tmp_path):
+    from smile.data.datasets.list import VideoListDataset
+
+    listing = tmp_path / "train.txt"
+    listing.write_text("a.mp4 0\nb.mp4 1\n")
+    with pytest.raises(FileNotFoundError, match=r"^data\.train_dataset\.root: /nowhere/videos: no such folder"):
+        VideoListDataset(listing, root="/nowhere/videos", config_key="data.train_dataset.list_file")
+
+
+def test_indexing_imports_neither_torch_nor_timm():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from smile.data.indexes import index_dataset, write_list; "
+        "print('timm' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "False"]  # smile-data index starts in a fraction of a second

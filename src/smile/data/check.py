@@ -21,8 +21,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from smile.data.datasets.list import read_video_list
 from smile.data.decoding import Backend, VideoDecodeError, VideoInfo, read_frames, video_info
+from smile.data.listfile import read_video_list
 
 REPORT_HEADER = ("path", "status", "reason", "frames", "fps", "size", "duration_s")
 _SHOW_BAD = 10

@@ -181,9 +181,9 @@ def transcode_list(
     Raises:
         ValueError: ``short_side``/``gop`` below 1, or every video failed.
     """
-    from smile.data.datasets.list import read_video_list
     from smile.data.indexes.build import write_list
     from smile.data.indexes.common import VideoRecord
+    from smile.data.listfile import read_video_list
 
     if short_side < 2 or gop < 1:
         raise ValueError(f"--short-side must be >= 2 and --gop >= 1, got {short_side} and {gop}")

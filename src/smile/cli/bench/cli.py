@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     da.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     da.add_argument("--target-clips-per-s", type=float, default=400.0, help="training rate to feed (clips/s)")
     da.add_argument("--threads", type=int, default=0, help="torch CPU threads of the device side (0 = torch's default)")
+    da.add_argument(
+        "--baseline",
+        action="store_true",
+        help="video lists: also time the reference loader (decord + PIL, one clip per decode) on the same videos",
+    )
     da.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.command == "decode":

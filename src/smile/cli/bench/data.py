@@ -29,7 +29,8 @@ def bench_data(
     data module's evaluation stream, which costs the same as the training one. The worker side
     runs first for all batches (kept in memory) so the device side's idle CPU threads cannot slow
     it down. One untimed warm-up batch comes first. Clips count what the GPU receives (``B x
-    num_sample`` with repeated augmentation).
+    num_sample`` with finetuning's repeated augmentation; ``batch_size`` clips from ``batch_size //
+    repeats`` items with pretraining's repeated sampling).
     """
     from hydra.utils import instantiate
     from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -37,11 +38,11 @@ def bench_data(
     cfg = _compose(overrides)
     dm = instantiate(cfg.data)
     dm.setup("fit")
-    dataset, collate = dm.train_dataset, dm.collate_fn or default_collate
+    dataset, collate, items = dm.train_dataset, dm.train_collate or default_collate, dm.train_items_per_batch
     dev = torch.device(device)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
-    if len(order) < dm.batch_size * (batches + 1):
-        raise ValueError(f"the dataset has {len(order)} items, fewer than {batches + 1} batches of {dm.batch_size}")
+    if len(order) < items * (batches + 1):
+        raise ValueError(f"the dataset has {len(order)} items, fewer than {batches + 1} batches of {items}")
     threads = torch.get_num_threads()
     item_s, collate_s, device_s, clips = 0.0, 0.0, 0.0, 0
     collated: list[dict[str, Any]] = []
@@ -49,9 +50,9 @@ def bench_data(
     try:  # the worker side first, so that the device side's idle CPU threads cannot slow it down
         for b in range(batches + 1):  # batch 0: warm-up
             start = time.perf_counter()
-            items = [dataset[i] for i in order[b * dm.batch_size : (b + 1) * dm.batch_size]]
+            fetched_items = [dataset[i] for i in order[b * items : (b + 1) * items]]
             fetched = time.perf_counter()
-            collated.append(collate(items))
+            collated.append(collate(fetched_items))
             if b:
                 item_s += fetched - start
                 collate_s += time.perf_counter() - fetched

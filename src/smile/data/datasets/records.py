@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smile.data.datasets.list import read_video_list
 from smile.data.indexes import DatasetIndex, list_classes
+from smile.data.listfile import read_video_list
 
 Record = Any  # (path, label[, video_id]) or an object with .path, .label[, .video_id]
 

@@ -8,9 +8,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from smile.data.datasets.list import CSV_HEADER
 from smile.data.indexes.common import CLASSES_FILE, FORMATS, DatasetIndex, VideoRecord
 from smile.data.indexes.readers import _read_hmdb51, _read_k400, _read_list, _read_ssv2, _read_ucf101
+from smile.data.listfile import CSV_HEADER
 from smile.data.paths import check_folder
 
 log = logging.getLogger("smile.data.indexes")  # the package's logger, as before the split into modules

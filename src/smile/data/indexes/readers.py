@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from smile.data.datasets.list import read_video_list
 from smile.data.indexes.common import (
     _SPLIT_DIRS,
     CLASSES_FILE,
@@ -25,6 +24,7 @@ from smile.data.indexes.common import (
     _scan,
     _video_files,
 )
+from smile.data.listfile import read_video_list
 
 _K400_HEADER = "label,youtube_id,time_start,time_end,split"
 
