@@ -83,7 +83,8 @@ EOF
     --disable-pip-version-check --target "$SITE" $wheels
 }
 if ls .whl/*.whl >/dev/null 2>&1; then
-  step install 120 install_wheels
+  export PY DRY SITE
+  step install 120 bash -c "$(declare -f install_wheels); install_wheels"
 else
   note "install          no .whl/ here (run \`make gpu-wheels\` and carry .whl): using what $PY has"
 fi

@@ -196,7 +196,8 @@ def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[st
 def main(cfg: DictConfig) -> None:
     """Console entry point (``python eval.py`` / ``smile-eval``); an unusable ``ckpt`` exits 2 with one line."""
     try:
-        evaluate(cfg, overrides=list(HydraConfig.get().overrides.task))
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+        evaluate(cfg, overrides=overrides)
     except (CheckpointError, ConfigError, TooManyBadVideos) as err:
         print(f"smile-eval: error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

@@ -142,7 +142,7 @@ def test_classifier_file_must_bring_its_head(tmp_path):
 
 def test_init_from_with_nothing_matching_stops_the_build(tmp_path):
     path, _ = _pretrain_ckpt(tmp_path, rename="model.")
-    for overrides in ([*SMALL_RUN], [*SMALL_RUN, "model=classifier", "data.num_classes=3"]):
+    for overrides in ([*SMALL_RUN], [*SMALL_RUN, "model=classifier", "data.num_classes=8"]):
         cfg = compose_cfg([*overrides, f"model.init_from={path}"], tmp_path / "run")
         with pytest.raises(CheckpointError, match="matched 0 of the model's"):
             build_module(cfg)
