@@ -77,6 +77,7 @@ def test_two_process_eval_writes_the_single_process_results(tmp_path, caplog):
     assert saved["test/acc5_class_mean"] == pytest.approx(sum(recall5) / len(recall5), abs=1e-12)
     for key in ("test/acc1", "test/acc5", "test/acc1_class_mean", "test/acc5_class_mean"):
         assert saved[key] == pytest.approx(single[key], abs=1e-12), key
+
     def counts(path: Path) -> list[list[int]]:  # without the header row and the class-name column
         return [[int(x) for x in row[1:]] for row in list(csv.reader(open(path)))[1:]]
 

@@ -45,7 +45,6 @@ SPAN = (FRAMES - 1) * RATE + 1  # 13: the 12-frame test clips are "short"
 PRETRAIN_STEPS = FINETUNE_STEPS = 6
 
 
-
 @dataclass
 class Done:
     """One finished command."""

@@ -35,6 +35,7 @@ from smile.data.transforms import MultiScaleCrop
 
 __all__ = ["BadVideoPolicy", "EpochAware", "TooManyBadVideos", "VideoListDataset", "check_index", "read_video_list"]
 
+
 def check_index(index: int, length: int) -> int:
     """``index`` as a non-negative int in ``[0, length)`` (negative indices count from the end)."""
     index = operator.index(index)
