@@ -85,3 +85,14 @@ def test_indexing_imports_neither_torch_nor_timm():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "False"]  # smile-data index starts in a fraction of a second
+
+
+def test_smile_data_check_names_an_unreadable_root_in_one_line(tmp_path, monkeypatch, capsys):
+    listing = tmp_path / "l.txt"
+    listing.write_text("a.mp4 0\n")
+    (tmp_path / "videos").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p).endswith("videos") else real_access(p, m))
+    code = smile_data(["check", "--list", str(listing), "--root", str(tmp_path / "videos"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "videos: permission denied" in err[0]

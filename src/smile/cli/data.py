@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (FileNotFoundError, ValueError, KeyError) as exc:  # ObjectFileError is a ValueError
+    except (FileNotFoundError, PermissionError, ValueError, KeyError) as exc:  # ObjectFileError is a ValueError
         print(f"smile-data {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
