@@ -6,6 +6,7 @@ Pictures: ``media_logger`` (the MediaLogger callback) draws with ``render`` (pur
 from smile.callbacks.checkpoint import PeriodicCheckpoint
 from smile.callbacks.ema import EMAWeights
 from smile.callbacks.gradnorm import GradNorm
+from smile.callbacks.input_wait import InputWait
 from smile.callbacks.media_logger import MediaLogger
 from smile.callbacks.probe import LinearProbeReport
 from smile.callbacks.progress import ProgressBar
@@ -17,6 +18,7 @@ __all__ = [
     "ClipsPerSecond",
     "EMAWeights",
     "GradNorm",
+    "InputWait",
     "LinearProbeReport",
     "LossSummary",
     "MediaLogger",

@@ -7,16 +7,19 @@ module (:mod:`smile.data.decoding`) picks the backend, checks indices and turns 
 
 * :class:`DecordReader`: ``VideoReader(num_threads=1)`` + ``get_batch``, the reference's reader
   (SPEC §2.2). One thread per reader because the DataLoader already parallelises across clips.
-* :class:`PyAVReader`: sequential decode from the first frame; only the requested frames are
-  converted to RGB and decoding stops after the last requested index. Slower for late clips in
-  long videos, but it reads files decord cannot (and decord is not built for every platform).
+* :class:`PyAVReader`: seeks to the keyframe at or before the window, decodes forward (frame
+  index from pts), converts only the requested frames to RGB and stops after the last one; files
+  whose pts do not map to frame numbers (variable rate) are decoded from the first frame instead.
+  It reads files decord cannot (and decord is not built for every platform).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Protocol
 
 import numpy as np
@@ -81,22 +84,33 @@ class DecordReader:
 
 
 class PyAVReader:
-    """PyAV container; frames are decoded in order and only the wanted ones converted to RGB."""
+    """PyAV container: seek to the keyframe before the window, decode forward, convert only the wanted frames.
+
+    A frame's index comes from its pts, ``(pts - start_time) * time_base * average_rate``. Where that
+    mapping is missing or proves unreliable (no rate or start time, a frame without pts, indices that
+    are not consecutive: variable frame rate), the reader reopens the file and counts frames from
+    the start instead, so either way frame ``k`` is the ``k``-th frame the decoder outputs.
+    """
 
     def __init__(self, path: str, size: tuple[int, int] | None) -> None:
-        import av
-
         self.path, self.size = path, size
-        self._container = av.open(path)
+        self._open()
         try:
             if not self._container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream")
-            self._stream = self._container.streams.video[0]
-            self._stream.codec_context.thread_count = 1  # workers parallelise across clips
             self.num_frames = self._count_frames()
+            self._seekable = self._pts_mapping() is not None
         except BaseException:
             self._container.close()
             raise
+
+    def _open(self) -> None:
+        import av
+
+        self._container = av.open(self.path)
+        if self._container.streams.video:
+            self._stream = self._container.streams.video[0]
+            self._stream.codec_context.thread_count = 1  # workers parallelise across clips
 
     @property
     def info(self) -> VideoInfo:
@@ -116,9 +130,57 @@ class PyAVReader:
             raise VideoDecodeError(f"{self.path}: PyAV found no video frames")
         return int(n)
 
+    def _pts_mapping(self) -> tuple[int, Fraction] | None:
+        """``(start pts, frames per pts tick)`` exactly, or None where the header lacks what it needs."""
+        s = self._stream
+        if s.start_time is None or not s.average_rate or not s.time_base:
+            return None
+        return int(s.start_time), Fraction(s.time_base) * Fraction(s.average_rate)
+
     def get(self, indices: np.ndarray) -> np.ndarray:
-        """Decode up to the last wanted frame, converting only the wanted ones: ``[N, H, W, 3]``."""
+        """Decode the window ``[min, max]`` of ``indices``, converting only the wanted frames: ``[N, H, W, 3]``."""
         wanted = set(indices.tolist())
+        found = self._seek_decode(wanted) if self._seekable else None
+        if found is None:  # no pts mapping, or it failed: count frames from the start
+            self._seekable = False
+            self._container.close()
+            self._open()
+            found = self._sequential_decode(wanted)
+        return np.stack([found[i] for i in indices.tolist()])  # [N, H, W, 3]
+
+    def _seek_decode(self, wanted: set[int]) -> dict[int, np.ndarray] | None:
+        """Seek to the keyframe at or before the first wanted frame, then decode forward by pts.
+
+        Returns None where the pts do not map to consecutive indices (caller falls back).
+        """
+        mapping = self._pts_mapping()
+        assert mapping is not None
+        start, per_tick = mapping
+        first, last = min(wanted), max(wanted)
+        target = start + math.floor(first / per_tick)  # pts of the first wanted frame (never after it)
+        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        found: dict[int, np.ndarray] = {}
+        prev = None
+        for frame in self._container.decode(self._stream):
+            if frame.pts is None:
+                return None
+            pos = (frame.pts - start) * per_tick
+            k = round(pos)
+            if abs(pos - k) > 0.25 or (prev is None and k > first) or (prev is not None and k != prev + 1):
+                return None  # landed after the window, or pts gaps/jitter: variable frame rate
+            prev = k
+            if k in wanted:
+                found[k] = self._to_rgb(frame)
+            if k >= last:
+                return found
+        if prev is None:
+            return None
+        raise VideoDecodeError(
+            f"{self.path}: stream ended at frame {prev}, but the container claims {self.num_frames} (truncated?)"
+        )
+
+    def _sequential_decode(self, wanted: set[int]) -> dict[int, np.ndarray]:
+        """Decode from the first frame, counting frames, up to the last wanted one."""
         last = max(wanted)
         found: dict[int, np.ndarray] = {}
         decoded = 0
@@ -127,13 +189,11 @@ class PyAVReader:
                 found[decoded] = self._to_rgb(frame)
             decoded += 1
             if decoded > last:
-                break
-        if len(found) < len(wanted):
-            raise VideoDecodeError(
-                f"{self.path}: stream ended after {decoded} decodable frames, "
-                f"but the container claims {self.num_frames} (truncated?)"
-            )
-        return np.stack([found[i] for i in indices.tolist()])  # [N, H, W, 3]
+                return found
+        raise VideoDecodeError(
+            f"{self.path}: stream ended after {decoded} decodable frames, "
+            f"but the container claims {self.num_frames} (truncated?)"
+        )
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
         if self.size is None:

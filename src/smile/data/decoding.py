@@ -7,7 +7,8 @@ the backend and owns the checks and error messages; the readers live in :mod:`sm
 Backends:
 
 * ``decord``: fast random access (the reference's reader, SPEC §2.2).
-* ``pyav``: sequential decode, for files decord cannot read or platforms without decord.
+* ``pyav``: seek to the keyframe before the window, decode forward; for files decord cannot read or
+  platforms without decord.
 * ``auto``: decord, then PyAV if decord is missing or fails on this file.
 
 Errors say *which* file failed and *why*:
