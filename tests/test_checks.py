@@ -41,6 +41,21 @@ BAD = [  # (overrides, the start of the one-line message)
     (["video.sampling_rate=0"], "video.sampling_rate=0: must be a positive int"),
     (["video.num_frames=5"], "video.num_frames=5 is not a multiple of video.tubelet_size=2"),
     (["video.img_size=40"], "video.img_size=40 is not a multiple of video.patch_size=16"),
+    (["video.img_size=[32]"], "video.img_size=[32]: must be a positive int or [H, W] of two positive ints"),
+    (["video.img_size=[32,0]"], "video.img_size=[32, 0]: must be a positive int or [H, W]"),
+    (
+        ["video.img_size=[32,48]"],
+        "video.img_size=[32, 48]: non-square clips are for AVA detection (model=detector) only; model.kind=pretrain "
+        "needs one int, e.g. video.img_size=32",
+    ),
+    (
+        ["model=detector", "video.img_size=[32,40]"],
+        "video.img_size=[32, 40] is not a multiple of video.patch_size=16: tokens must",
+    ),
+    (
+        ["model=detector", "~data.masking", "+data.test_size=[32,40]"],
+        "data.test_size=[32, 40] is not a multiple of video.patch_size=16 per side: use e.g. data.test_size=[32, 32]",
+    ),
     (["data.batch_size=abc"], "data.batch_size='abc': must be a positive int (clips per device per step)"),
     (["data.batch_size=0"], "data.batch_size=0: must be a positive int"),
     (["data.batch_size=2.5"], "data.batch_size=2.5: must be a positive int"),
@@ -74,6 +89,7 @@ def test_bad_value_is_refused_by_key(overrides, message, tmp_path):
     [
         [],
         ["data.masking.ratio=0.25"],  # the smallest tiny-grid ratio that masks a token
+        ["model=detector", "~data.masking", "video.img_size=[32,48]"],  # non-square clips (AVA detection)
         ["data.masking.ratio=0.95"],  # 3 of 4 masked: one token per slot stays visible
         ["trainer.max_epochs=null", "trainer.max_steps=-1", "seed=0", "model.scheduler.min_lr=0"],
         ["model=classifier", "~data.masking"],  # classifier data: no masking at all

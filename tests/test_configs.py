@@ -21,7 +21,10 @@ from smile_testing import TINY, compose_cfg, write_video
 
 from smile.build import CONFIG_DIR, build_datamodule, build_module, build_trainer, explain_missing
 from smile.data import VideoDataModule
-from smile.lit import ClassifierLitModule, PretrainLitModule
+from smile.data.ava import AvaDataModule, write_synthetic_ava
+from smile.data.ava.transforms import as_size
+from smile.lit import ClassifierLitModule, DetectionLitModule, PretrainLitModule
+from smile.models.detection import ava_loss
 from smile.run_dir import run_dir_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +64,12 @@ def _fill_required(name: str, tmp_path: Path) -> list[str]:
         for i in range(2):
             Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
         extra.append(f"data.motion.background_images.folder='{folder}'")
-    if "data.source.root" in missing:
+    if name == "ava_synthetic":  # written under paths.root: a small one
+        extra += [f"paths.root='{tmp_path}'", "data.synthetic.num_videos=3", "data.synthetic.val_videos=1"]
+    elif name.startswith("ava"):  # AVA: a tiny synthetic AVA in the published layout, small evaluation frames
+        extra += ["video.img_size=32", "data.test_size=[32,48]", "data.train_dataset.short_side=32"]
+        extra.append(f"data.source.root='{write_synthetic_ava(tmp_path / 'ava', 3, 4).root}'")
+    elif "data.source.root" in missing:
         fmt = cfg.data.train_dataset.records_or_list_file.format
         extra.append(f"data.source.root='{_tiny_layout(fmt, tmp_path / fmt)}'")
     if "model.init_from" in missing:
@@ -128,8 +136,20 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     dm = build_datamodule(cfg)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
-    assert isinstance(dm, VideoDataModule) and isinstance(module, (PretrainLitModule, ClassifierLitModule))
     assert trainer.max_epochs == cfg.trainer.max_epochs
+    if isinstance(dm, AvaDataModule):  # detection: a real batch of person boxes through the detector's loss
+        assert isinstance(module, DetectionLitModule)
+        dm.prepare_data()
+        dm.setup("fit")
+        batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+        assert batch["video"].shape[1:] == (3, cfg.video.num_frames, *as_size(cfg.video.img_size))
+        logits = module.net(batch["video"], batch["boxes"])
+        assert torch.isfinite(ava_loss(logits, torch.cat(batch["labels"]), module.loss_mode))
+        test = dm.on_after_batch_transfer(next(iter(dm.test_dataloader())), 0)
+        assert test["video"].shape[-2:] == as_size(cfg.data.test_size)
+        assert module.net(test["video"], test["boxes"]).shape[1] == 80
+        return
+    assert isinstance(dm, VideoDataModule) and isinstance(module, (PretrainLitModule, ClassifierLitModule))
     # one real batch through the data module's device-side augmentation and the loss
     batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     v = cfg.video

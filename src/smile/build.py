@@ -105,13 +105,24 @@ def resolve_classes(cfg: DictConfig) -> list[str] | None:
     return names
 
 
-def build_datamodule(cfg: DictConfig) -> VideoDataModule:
-    """The data module of ``cfg.data``, after the class count is known (see :func:`resolve_classes`)."""
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    """The data module of ``cfg.data``, after the class count is known (see :func:`resolve_classes`).
+
+    Clip models take a :class:`~smile.data.VideoDataModule`; detection (``model.kind=detect``) its AVA
+    counterpart, :class:`~smile.data.ava.AvaDataModule`.
+    """
     if cfg.model.kind == "classify":
         resolve_classes(cfg)
     datamodule = instantiate(cfg.data)
-    if not isinstance(datamodule, VideoDataModule):
-        raise TypeError(f"data._target_ must build a smile.data.VideoDataModule, got {type(datamodule).__name__}")
+    expected: type[L.LightningDataModule] = VideoDataModule
+    name = "smile.data.VideoDataModule"
+    if cfg.model.kind == "detect":
+        from smile.data.ava import AvaDataModule
+
+        expected, name = AvaDataModule, "smile.data.ava.AvaDataModule"
+    if not isinstance(datamodule, expected):
+        got = type(datamodule).__name__
+        raise TypeError(f"data._target_ must build a {name} (model.kind={cfg.model.kind}), got {got}")
     return datamodule
 
 
@@ -132,11 +143,27 @@ def build_classifier(cfg: DictConfig) -> ClassifierLitModule:
     return _call(m.module, net=net, **_optimisation(cfg))
 
 
-BUILDERS = {"pretrain": build_pretrain_module, "classify": build_classifier}
+def build_detector(cfg: DictConfig) -> L.LightningModule:
+    """AVA action detection: the token encoder plus the RoI head (``model.head``, its width the encoder's),
+    optionally initialised from any pretraining, classifier or detection checkpoint (``model.init_from``)."""
+    from smile.models.detection_weights import load_detector_weights  # the detection stack only when used
+
+    m = cfg.model
+    encoder = instantiate(m.encoder)
+    net = _call(m.net, encoder=encoder, head=_call(m.head, embed_dim=encoder.embed_dim))
+    if m.init_from:
+        path = resolve_weights(cfg, m.init_from)
+        warn_init_from(cfg, path)  # another geometry is legitimate (AVA clips are larger): warned, not refused
+        report = load_detector_weights(net, path)
+        log.info("model.init_from: %s", report)
+    return _call(m.module, net=net, **_optimisation(cfg))
+
+
+BUILDERS = {"pretrain": build_pretrain_module, "classify": build_classifier, "detect": build_detector}
 
 
 def build_module(cfg: DictConfig) -> L.LightningModule:
-    """The LightningModule of ``cfg.model``: pretraining or classification (``model.kind``)."""
+    """The LightningModule of ``cfg.model``: pretraining, classification or detection (``model.kind``)."""
     if cfg.model.kind not in BUILDERS:
         raise ValueError(f"model.kind={cfg.model.kind!r} is unknown; use one of {sorted(BUILDERS)}")
     return BUILDERS[cfg.model.kind](cfg)

@@ -31,7 +31,7 @@ MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed bound
 GEOMETRY = (
     ("video.num_frames", "frames per clip", 16),
     ("video.sampling_rate", "frame stride", 4),
-    ("video.img_size", "pixels per side", 224),
+    ("video.img_size", "pixels per side, or [H, W]", 224),
     ("video.patch_size", "pixels per token side", 16),
     ("video.tubelet_size", "frames per token", 2),
 )
@@ -59,6 +59,28 @@ def check_config(cfg: DictConfig) -> None:
     _check_trainer(cfg)
     _check_optimisation(cfg)
     _check_masking(cfg, geometry)
+    _check_test_size(cfg, geometry)
+
+
+def _check_test_size(cfg: DictConfig, geometry: dict[str, Any] | None) -> None:
+    """AVA's evaluation frames (``data.test_size``): an int or ``[H, W]`` that the patches tile."""
+    size = _value(cfg, "data.test_size", required=False)
+    if size is SKIP or size is None or geometry is None:
+        return
+    sides = list(size) if OmegaConf.is_list(size) else [size]
+    patch = geometry["patch_size"]
+
+    def shown(values: list[Any]) -> Any:
+        return values if len(values) > 1 else values[0]
+
+    if len(sides) not in (1, 2) or not all(_is_int(v) and v >= 1 for v in sides):
+        raise _fail("data.test_size", shown(sides), "an int or [H, W]", "[256,448]")
+    if any(v % patch for v in sides):
+        fixed = [max(v // patch, 1) * patch for v in sides]
+        raise ConfigError(
+            f"data.test_size={shown(sides)} is not a multiple of video.patch_size={patch} per side: "
+            f"use e.g. data.test_size={shown(fixed)}"
+        )
 
 
 def _value(cfg: DictConfig, key: str, required: bool = True) -> Any:
@@ -101,18 +123,49 @@ def _int_at_least(cfg: DictConfig, key: str, low: int, what: str, example: Any, 
     return value
 
 
-def _check_geometry(cfg: DictConfig) -> dict[str, int] | None:
-    """Positive ints, frames divisible by the tubelet, pixels by the patch; the values, or None if unset."""
-    values = {key: _int_at_least(cfg, key, 1, what, example) for key, what, example in GEOMETRY}
+def _shown(value: Any) -> Any:
+    """A value as the user writes it: ``[H, W]`` for a pair."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _img_size(cfg: DictConfig) -> Any:
+    """``video.img_size``: a positive int, or ``[H, W]`` of positive ints (non-square clips, e.g. AVA's)."""
+    value = _value(cfg, "video.img_size")
+    if OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(_is_int(v) and v >= 1 for v in value):
+            raise _fail("video.img_size", list(value), "a positive int or [H, W] of two positive ints", "[256,448]")
+        kind = _value(cfg, "model.kind", required=False)
+        if kind != "detect":
+            raise ConfigError(
+                f"video.img_size={list(value)}: non-square clips are for AVA detection (model=detector) only; "
+                f"model.kind={kind} needs one int, e.g. video.img_size={min(value)}"
+            )
+        return tuple(int(v) for v in value)
+    return _int_at_least(cfg, "video.img_size", 1, "pixels per side, or [H, W]", 224)
+
+
+def _check_geometry(cfg: DictConfig) -> dict[str, Any] | None:
+    """Positive ints, frames divisible by the tubelet, pixels by the patch; the values, or None if unset.
+
+    ``img_size`` comes back as given: an int, or an ``(H, W)`` tuple.
+    """
+    values = {
+        key: _img_size(cfg) if key == "video.img_size" else _int_at_least(cfg, key, 1, what, example)
+        for key, what, example in GEOMETRY
+    }
     if any(v is SKIP for v in values.values()):
         return None
-    for size, unit in (("video.num_frames", "video.tubelet_size"), ("video.img_size", "video.patch_size")):
-        if values[size] % values[unit]:
-            lower = values[size] // values[unit] * values[unit]
+    sides = values["video.img_size"] if isinstance(values["video.img_size"], tuple) else (values["video.img_size"],)
+    checks = [("video.num_frames", values["video.num_frames"], "video.tubelet_size")]
+    checks += [("video.img_size", side, "video.patch_size") for side in sides]
+    for size, given, unit in checks:
+        if given % values[unit]:
+            lower = given // values[unit] * values[unit]
             options = " or ".join(str(v) for v in (lower, lower + values[unit]) if v > 0)
             raise ConfigError(
-                f"{size}={values[size]} is not a multiple of {unit}={values[unit]}: tokens must tile the clip, "
-                f"use e.g. {size}={options}"
+                f"{size}={_shown(values[size])} is not a multiple of {unit}={values[unit]}: tokens must tile the "
+                f"clip, use e.g. {size}={options}"
+                + (" per side" if size == "video.img_size" and len(sides) > 1 else "")
             )
     return {key.split(".")[1]: value for key, value in values.items()}
 
@@ -156,7 +209,7 @@ def _check_optimisation(cfg: DictConfig) -> None:
         raise _fail("model.scheduler.min_lr", min_lr, "a number >= 0 (the final lr per 256 samples)", "1e-5")
 
 
-def _check_masking(cfg: DictConfig, geometry: dict[str, int] | None) -> None:
+def _check_masking(cfg: DictConfig, geometry: dict[str, Any] | None) -> None:
     """Ratio, views and the exact masked / visible counts the masking gives on the configured grid."""
     masking = _value(cfg, "data.masking", required=False)
     if masking is SKIP or masking is None:
@@ -187,20 +240,21 @@ def _masking_class(target: str) -> type | None:
     return cls if isinstance(cls, type) else None
 
 
-def _check_mask_counts(ratio: float, cls: type | None, geometry: dict[str, int]) -> None:
+def _check_mask_counts(ratio: float, cls: type | None, geometry: dict[str, Any]) -> None:
     """At least one masked and one visible token, counted exactly as the masking classes count them.
 
     Tube and trajectory masking mask ``t * int(ratio * h * w)`` tokens (``num_masked``), random
     masking ``int(ratio * t * h * w)``; tests/test_checks.py holds the two in step.
     """
     t = geometry["num_frames"] // geometry["tubelet_size"]
-    side = geometry["img_size"] // geometry["patch_size"]
-    sizes = f"video.img_size={geometry['img_size']}, video.patch_size={geometry['patch_size']}"
+    size = geometry["img_size"]
+    h, w = (s // geometry["patch_size"] for s in (size if isinstance(size, tuple) else (size, size)))
+    sizes = f"video.img_size={_shown(size)}, video.patch_size={geometry['patch_size']}"
     if cls is not None and issubclass(cls, (TubeMasking, TrajectoryMasking)):
-        n, where = side * side, f"per time slot on the {side}x{side} grid ({sizes})"
+        n, where = h * w, f"per time slot on the {h}x{w} grid ({sizes})"
     elif cls is not None and issubclass(cls, RandomMasking):
         frames = f"video.num_frames={geometry['num_frames']}, video.tubelet_size={geometry['tubelet_size']}"
-        n, where = t * side * side, f"of the {t}x{side}x{side} grid ({frames}, {sizes})"
+        n, where = t * h * w, f"of the {t}x{h}x{w} grid ({frames}, {sizes})"
     else:
         return  # a masking scheme this check does not know: its own validation applies
     masked = masked_count(ratio, n)

@@ -9,6 +9,10 @@ Under DDP the test sampler pads the last shard by repeating videos, so the modul
 (accumulated per rank, synced at epoch end) count those duplicates. The written results are instead
 computed from the per-video predictions gathered from every rank and de-duplicated by ``video_id``
 (:func:`metrics_from_predictions`): exactly what a single-process evaluation gives.
+
+Detection experiments (``model.kind=detect``, the ``ava_*`` ones) write ``detections.csv`` in the
+official AVA format, ``per_class_ap.csv`` and the frame-mAP in ``metrics.json`` instead
+(:func:`evaluate_detection`).
 """
 
 from __future__ import annotations
@@ -41,11 +45,15 @@ from smile.build import (
 from smile.callbacks.loggers import finish_wandb, log_confusion
 from smile.callbacks.render import confusion_image, write_png
 from smile.checks import ConfigError, check_config
+from smile.data import VideoDataModule
+from smile.data.ava import AvaDataModule
 from smile.data.badvideos import TooManyBadVideos
 from smile.data.classes import default_class_names
-from smile.lit import ClassifierLitModule
+from smile.lit import ClassifierLitModule, DetectionLitModule
 from smile.metrics import gather_predictions, merge_predictions, metrics_from_predictions, reconcile_metrics
+from smile.metrics.ava import read_labelmap
 from smile.metrics.classification import class_names_or_default, confusion_table, named_rows
+from smile.metrics.detections import write_detections_csv
 from smile.models.checkpoint import CheckpointError, check_same_keys, load_encoder_weights, read_state_dict
 from smile.provenance import ProvenanceMismatch, adopt_provenance
 from smile.suggest import suggest_on_failure
@@ -128,7 +136,7 @@ def check_class_names(
     raise ProvenanceMismatch(f"{what} in {path}: evaluate on the data the checkpoint was trained for")
 
 
-def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, float]:
+def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Build data and classifier from ``cfg``, load ``cfg.ckpt``, test; returns the metrics.
 
     The clip geometry, normalisation and encoder the checkpoint records (:mod:`smile.provenance`)
@@ -143,6 +151,9 @@ def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[st
     torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
+    if isinstance(datamodule, AvaDataModule):
+        return evaluate_detection(cfg, datamodule, ckpt)
+    assert isinstance(datamodule, VideoDataModule)
     names = check_class_names(datamodule.class_names, provenance, ckpt)
     module = build_module(cfg)
     if not isinstance(module, ClassifierLitModule):
@@ -189,6 +200,59 @@ def evaluate(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[st
         finish_wandb(trainer.loggers)
         log.info("test metrics: %s (written to %s)", metrics, cfg.paths.output_dir)
         print(json.dumps(metrics, indent=2), f"\noutputs: {cfg.paths.output_dir}", flush=True)
+    return metrics
+
+
+def load_detection_checkpoint(module: DetectionLitModule, path: str | Path) -> None:
+    """Weights of this project's detection ``.ckpt``, strictly (encoder and RoI head).
+
+    Raises:
+        CheckpointError: one line naming the file: unreadable, or not this detector's weights.
+    """
+    sd = read_state_dict(path)
+    own = {k.removeprefix("net."): v for k, v in sd.items() if k.startswith("net.")}
+    if not any(k.startswith("head.") for k in own):
+        raise CheckpointError(
+            f"{path}: not a detection checkpoint of this project (no net.head.* RoI head): evaluate the "
+            "checkpoints/last.ckpt of an ava_* training run; pretraining and classifier files go to model.init_from"
+        )
+    check_same_keys(path, own, module.net.state_dict(), "a detection checkpoint of this experiment (model.encoder)")
+    module.net.load_state_dict(own, strict=True)
+
+
+def evaluate_detection(cfg: DictConfig, datamodule: AvaDataModule, ckpt: Path) -> dict[str, Any]:
+    """AVA: score the evaluation keyframes' boxes, write ``detections.csv`` (the official format) and the frame-mAP.
+
+    AVA's test labels are not public, so ``split`` val and test both evaluate the val dataset. Every rank's
+    detections are gathered once and each keyframe counts once (:class:`~smile.lit.DetectionLitModule`).
+    Writes ``detections.csv``, ``metrics.json`` and ``per_class_ap.csv`` (AVA id, name, AP, ground-truth boxes).
+    """
+    module = build_module(cfg)
+    assert isinstance(module, DetectionLitModule)
+    load_detection_checkpoint(module, ckpt)
+    trainer = build_trainer(cfg, callbacks=[], enable_checkpointing=False)
+    log_run_config(trainer.loggers, cfg)
+    trainer.test(module, datamodule=datamodule)
+    rows = module.test_detections
+    result = module.eval_results.get("test")
+    metrics: dict[str, Any] = {"num_keyframes": len({r[:2] for r in rows}), "num_detections": len(rows)}
+    if result is not None:
+        metrics["test/frame_map"] = result["mAP"]
+    if trainer.is_global_zero:
+        out = Path(cfg.paths.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_detections_csv(out / "detections.csv", rows)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if result is not None and datamodule.eval_files is not None:
+            ids = {name: cid for cid, name in read_labelmap(datamodule.eval_files.label_map).items()}
+            with open(out / "per_class_ap.csv", "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["action_id", "name", "ap", "num_groundtruth"])
+                for name, ap in result["per_class"].items():
+                    writer.writerow([ids[name], name, ap, result["num_groundtruth"][name]])
+        finish_wandb(trainer.loggers)
+        log.info("test metrics: %s (written to %s)", metrics, out)
+        print(json.dumps(metrics, indent=2), f"\noutputs: {out}", flush=True)
     return metrics
 
 

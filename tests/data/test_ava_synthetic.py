@@ -17,7 +17,7 @@ from smile.data.ava import (
     read_proposals,
     write_synthetic_ava,
 )
-from smile.data.ava.synthetic import ACTION_NAMES, FLASH_ID, MOTIONS
+from smile.data.ava.synthetic import ACTION_NAMES, FLASH_ID, MOTIONS, TRAVEL, motion_offset
 
 
 def test_synthetic_ava_reads_back(tmp_path: Path) -> None:
@@ -47,9 +47,14 @@ def test_synthetic_ava_reads_back(tmp_path: Path) -> None:
             a, b = first.boxes[first.person_ids == p][0], last.boxes[last.person_ids == p][0]
             action = int(np.flatnonzero(first.labels[first.person_ids == p][0][[a - 1 for a in MOTIONS.values()]])[0])
             name = list(MOTIONS)[action]
-            dx, dy = (b[0] + b[2] - a[0] - a[2]) / 2, (b[1] + b[3] - a[1] - a[3]) / 2
+            # the sawtooth puts a person at the same place on every keyframe (up to the boundary clip) ...
+            assert np.abs(a - b).max() < 2 / 48, (video, p, name)
+            # ... and moves it through the keyframe: the motion of a clip centred on one
+            offset = motion_offset(name, np.array([30 - 12, 30 + 12]))
+            dx, dy = offset[1] - offset[0]
             expected = {"up": (0, -1), "down": (0, 1), "still": (0, 0), "sideways": (1, 0)}[name]
-            assert (np.sign(np.round(dx, 2)), np.sign(np.round(dy, 2))) == expected, (video, p, name, dx, dy)
+            assert (np.sign(dx), np.sign(dy)) == expected, (video, p, name, dx, dy)
+            np.testing.assert_allclose(offset[1] - offset[0], np.array(TRAVEL[name]) * 24 / 29)  # px over 24 frames
     for split, ann in (("train", ava.train_proposals), ("val", ava.val_proposals)):
         props, gt = read_proposals(ann), train if split == "train" else val
         assert set(props) == set(gt)

@@ -8,6 +8,8 @@
                      [--experiment NAME | --frames N --sampling-rate R]
     smile-data transcode --list LIST --out-dir DIR --out-list NEW_LIST [--root R] [--short-side 320]
                          [--gop 16] [--crf 23] [--workers N]
+    smile-data check-ava --root ROOT [--frames DIR] [--annotations DIR] [--proposal-score 0.8]
+                         [--expected-frames 27030] [--workers N]
 
 Subcommands register themselves in :data:`SUBCOMMANDS` (name -> registrar). A registrar adds its
 arguments to the given sub-parser and returns the function that runs the command
@@ -191,6 +193,36 @@ def _transcode(parser: argparse.ArgumentParser) -> Runner:
             if r.status == "failed":
                 print(f"failed: {r.src}: {r.reason}", file=sys.stderr)
         return 1 if counts["failed"] else 0
+
+    return run
+
+
+@subcommand("check-ava", "read every AVA v2.2 annotation file and count every frame folder; report what is wrong")
+def _check_ava(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument("--root", default=None, help="AVA root holding annotations/ and frames/")
+    parser.add_argument("--frames", default=None, help="frame folders' root (default ROOT/frames)")
+    parser.add_argument("--annotations", default=None, help="annotation files' folder (default ROOT/annotations)")
+    parser.add_argument("--proposal-score", type=float, default=None, help="proposal score threshold (default 0.8)")
+    parser.add_argument(
+        "--expected-frames",
+        type=int,
+        default=None,
+        help="frames of a complete folder, warn below (default 27030; 0: off)",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="threads counting frames (default 8)")
+
+    def run(args: argparse.Namespace) -> int:
+        from smile.data.ava.check import check_ava
+
+        given = {
+            "proposal_score": args.proposal_score,
+            "expected_frames": args.expected_frames,
+            "workers": args.workers,
+        }
+        options = {k: v for k, v in given.items() if v is not None}  # the defaults live in check_ava only
+        report = check_ava(args.root, args.frames, args.annotations, **options)
+        print(report.summary())
+        return 0 if report.ok else 1
 
     return run
 

@@ -1,7 +1,8 @@
-"""LightningModules: pretraining and classification (finetuning, linear probing)."""
+"""LightningModules: pretraining, classification (finetuning, linear probing) and AVA action detection."""
 
 from smile.lit.classify import ClassifierLitModule
 from smile.lit.common import NonFiniteLossError
+from smile.lit.detect import DetectionLitModule
 from smile.lit.pretrain import PretrainLitModule
 
-__all__ = ["ClassifierLitModule", "NonFiniteLossError", "PretrainLitModule"]
+__all__ = ["ClassifierLitModule", "DetectionLitModule", "NonFiniteLossError", "PretrainLitModule"]

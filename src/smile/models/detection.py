@@ -144,7 +144,8 @@ class AVADetector(nn.Module):
         """
         tokens = self.encoder.forward_features(video)  # [B, N, D]
         clip_size = (video.shape[-2], video.shape[-1])
-        return self.head(tokens, self.encoder.grid, boxes, clip_size)  # [K, C]
+        grid = self.encoder.patch_embed.grid_of(video)  # the clip's own (AVA evaluates larger frames)
+        return self.head(tokens, grid, boxes, clip_size)  # [K, C]
 
 
 def _check_mode(logits: Tensor, mode: str) -> None:
@@ -155,7 +156,12 @@ def _check_mode(logits: Tensor, mode: str) -> None:
 
 
 def ava_loss(logits: Tensor, targets: Tensor, mode: AVALossMode = "pose_softmax") -> Tensor:
-    """AVA multi-label loss (AlphAction / VideoMAE action detection).
+    """AVA multi-label loss: AlphAction's class split, or VideoMAE-Action-Detection's plain BCE.
+
+    ``"sigmoid"`` is the loss of VideoMAE-Action-Detection (the code behind VideoMAE's AVA numbers):
+    BCE over all 80 classes, averaged (VideoMAE multiplies the mean by the number of boxes, which
+    AdamW makes nearly irrelevant). ``"pose_softmax"`` uses AlphAction's split of the classes; AlphAction
+    itself uses focal losses and weights the terms otherwise (README > Action detection (AVA)).
 
     ``"pose_softmax"``: softmax cross-entropy over the 14 pose classes (indices 0-13), averaged over
     the persons that have a pose label (a person without one adds no softmax term; a multi-pose
@@ -203,3 +209,57 @@ def ava_scores(logits: Tensor, mode: AVALossMode = "pose_softmax") -> Tensor:
         return logits.sigmoid()
     pose = logits[:, :AVA_NUM_POSE].softmax(dim=1)  # [K, 14]
     return torch.cat([pose, logits[:, AVA_NUM_POSE:].sigmoid()], dim=1)  # [K, C]
+
+
+def jitter_boxes(
+    boxes: Tensor, size: tuple[int, int], jitter: Sequence[float], generator: torch.Generator | None = None
+) -> Tensor:
+    """Training-time box augmentation of VideoMAE-Action-Detection / AlphAction (``random_aug``).
+
+    With ``jitter = (x_out, x_in, y_out, y_in)`` and box size ``w, h``: ``x1 += w * U(-x_out, x_in)``,
+    ``x2 += w * U(-x_in, x_out)``, ``y1 += h * U(-y_out, y_in)``, ``y2 += h * U(-y_in, y_out)`` (each edge
+    moves out by up to ``*_out`` or in by up to ``*_in`` of the box's size), then clamped into the clip,
+    at least one pixel wide and high. The reference measures sizes with the legacy ``+1`` pixel; we do not.
+
+    Args:
+        boxes: ``[K, 4]`` clip-pixel ``x1, y1, x2, y2``.
+        size: Clip ``(H, W)``.
+        jitter: ``(x_out, x_in, y_out, y_in)``; the reference's ``(0.2, 0.1, 0.1, 0.05)``.
+        generator: Random source (default: torch's global one, seeded by Lightning).
+
+    Returns:
+        ``[K, 4]`` jittered boxes.
+    """
+    x_out, x_in, y_out, y_in = jitter
+    u = torch.rand(boxes.shape, generator=generator, device=boxes.device if generator is None else "cpu")
+    u = u.to(boxes)  # [K, 4] in [0, 1)
+    low = boxes.new_tensor([-x_out, -y_out, -x_in, -y_in])
+    high = boxes.new_tensor([x_in, y_in, x_out, y_out])
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)  # [K, 4]: w h w h
+    moved = boxes + wh * (low + u * (high - low))  # [K, 4]
+    height, width = size
+    x1 = moved[:, 0].clamp(0, width - 1)
+    y1 = moved[:, 1].clamp(0, height - 1)
+    x2 = torch.maximum(moved[:, 2].clamp(max=width), x1 + 1)
+    y2 = torch.maximum(moved[:, 3].clamp(max=height), y1 + 1)
+    return torch.stack([x1, y1, x2, y2], dim=1)  # [K, 4]
+
+
+def extend_boxes(boxes: Tensor, size: tuple[int, int], scale: Sequence[float]) -> Tensor:
+    """Evaluation-time box extension of VideoMAE-Action-Detection / AlphAction (``extend``).
+
+    Each box grows by ``scale = (sx, sy)`` of its width / height in total (half on each side), then is
+    clipped into the clip: the reference evaluates with ``(0.1, 0.05)``.
+
+    Args:
+        boxes: ``[K, 4]`` clip-pixel ``x1, y1, x2, y2``.
+        size: Clip ``(H, W)``.
+        scale: ``(sx, sy)``.
+
+    Returns:
+        ``[K, 4]`` extended boxes.
+    """
+    pad = (boxes[:, 2:] - boxes[:, :2]) * boxes.new_tensor(list(scale)) / 2  # [K, 2]
+    grown = torch.cat([boxes[:, :2] - pad, boxes[:, 2:] + pad], dim=1)  # [K, 4]
+    height, width = size
+    return torch.minimum(grown.clamp(min=0), boxes.new_tensor([width, height, width, height]))

@@ -170,6 +170,7 @@ def create_encoder(
     global_pool: GlobalPool = "mean",
     head_init_scale: float = 0.001,
     fc_drop: float = 0.0,
+    dynamic_size: bool = False,
     overrides: Mapping[str, Any] | None = None,
     **size: Any,
 ) -> VideoViT:
@@ -191,6 +192,8 @@ def create_encoder(
         global_pool: ``"mean"`` for the classifier, ``"none"`` for the pretraining encoder.
         head_init_scale: Multiplier on the classifier's initial weight and bias.
         fc_drop: Dropout before the classifier.
+        dynamic_size: Accept any frame size the patches tile, with the position table resized
+            (AVA evaluation; see :class:`VideoViT`).
         overrides: Size fields as a mapping (``model.encoder.overrides`` in the configs).
         **size: Size fields as keywords: ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``,
             ``qkv_bias``, ``in_chans``.
@@ -208,5 +211,6 @@ def create_encoder(
         num_classes=num_classes,
         head_init_scale=head_init_scale,
         fc_drop=fc_drop,
+        dynamic_size=dynamic_size,
         **_encoder_kwargs(resolved),
     )

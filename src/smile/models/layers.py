@@ -47,7 +47,9 @@ class PatchEmbed3D(nn.Module):
     """Cut a clip into ``tubelet x patch x patch`` cubes and project each to ``embed_dim``.
 
     One Conv3d with kernel = stride does the cut and the projection in one op. Tokens come out
-    flattened t-major (``t*h*w``), the order every mask in this project uses.
+    flattened t-major (``t*h*w``), the order every mask in this project uses. With
+    ``dynamic_size`` any frame size that the patches tile is accepted (AVA evaluates larger frames
+    than it trains on); otherwise only ``img_size``.
     """
 
     def __init__(
@@ -58,9 +60,11 @@ class PatchEmbed3D(nn.Module):
         tubelet_size: int = 2,
         in_chans: int = 3,
         embed_dim: int = 768,
+        dynamic_size: bool = False,
     ) -> None:
         super().__init__()
         height, width = to_2tuple(img_size)
+        self.dynamic_size = dynamic_size
         check_positive(
             img_size=min(height, width),
             patch_size=patch_size,
@@ -82,11 +86,28 @@ class PatchEmbed3D(nn.Module):
         kernel = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel, bias=True)
 
+    def grid_of(self, video: Tensor) -> tuple[int, int, int]:
+        """Token grid ``(t, h, w)`` of ``video [B, C, T, H, W]``; a size the model does not take is an error."""
+        expected = (self.num_frames, *self.img_size)
+        shape = tuple(video.shape[2:]) if video.ndim == 5 else None
+        fits = shape == expected or (
+            self.dynamic_size
+            and shape is not None
+            and shape[0] == self.num_frames
+            and shape[1] % self.patch_size == 0
+            and shape[2] % self.patch_size == 0
+        )
+        if not fits:
+            allowed = f"(T, H, W)={expected}"
+            if self.dynamic_size:
+                allowed = f"T={self.num_frames}, H and W multiples of {self.patch_size}"
+            raise ValueError(f"expected video [B, C, T, H, W] with {allowed}, got {tuple(video.shape)}")
+        p = self.patch_size
+        return (self.num_frames // self.tubelet_size, video.shape[3] // p, video.shape[4] // p)
+
     def forward(self, video: Tensor) -> Tensor:
         """Map ``video [B, C, T, H, W]`` to tokens ``[B, N, D]`` with ``N = t*h*w``."""
-        expected = (self.num_frames, *self.img_size)
-        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
-            raise ValueError(f"expected video [B, C, T, H, W] with (T, H, W)={expected}, got {tuple(video.shape)}")
+        self.grid_of(video)
         x = self.proj(video)  # [B, D, t, h, w]
         return x.flatten(2).transpose(1, 2)  # [B, N, D]
 

@@ -16,7 +16,7 @@ from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
 from smile.models.layers import LN_EPS, Block, PatchEmbed3D, check_positive, drop_path_rates, run_blocks
-from smile.models.pos_embed import sinusoid_table
+from smile.models.pos_embed import interpolated_table, sinusoid_table
 
 GlobalPool = Literal["none", "mean"]
 
@@ -58,6 +58,10 @@ class VideoViT(nn.Module):
         global_pool: ``"none"`` for the MAE encoder, ``"mean"`` for classification.
         head_init_scale: Multiplier on the classifier's initial weight and bias (finetune recipe).
         fc_drop: Dropout before the classifier.
+        dynamic_size: Accept frames of any size the patches tile (not only ``img_size``): the
+            position table of ``img_size``'s grid is resized bicubically per time slot to the frames'
+            grid (:func:`~smile.models.pos_embed.interpolated_table`), as VideoMAE-Action-Detection
+            evaluates AVA on full 256 px frames with the 224 px table. Token masks need ``img_size``.
     """
 
     def __init__(
@@ -78,15 +82,19 @@ class VideoViT(nn.Module):
         global_pool: GlobalPool = "none",
         head_init_scale: float = 0.001,
         fc_drop: float = 0.0,
+        dynamic_size: bool = False,
     ) -> None:
         super().__init__()
         self._check_args(depth, mlp_ratio, num_classes, global_pool, fc_drop)
         self.global_pool = global_pool
         self.use_checkpoint = use_checkpoint
         self.num_classes = num_classes
-        self.patch_embed = PatchEmbed3D(img_size, patch_size, num_frames, tubelet_size, in_chans, embed_dim)
+        self.patch_embed = PatchEmbed3D(
+            img_size, patch_size, num_frames, tubelet_size, in_chans, embed_dim, dynamic_size=dynamic_size
+        )
         # [1, N, D]; fixed, recomputable, so not saved (official checkpoints have no pos_embed key)
         self.register_buffer("pos_embed", sinusoid_table(self.num_patches, embed_dim), persistent=False)
+        self._resized_tables: dict[tuple[int, int, int], Tensor] = {}  # dynamic_size: per other grid
         rates = drop_path_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=r) for r in rates
@@ -98,6 +106,14 @@ class VideoViT(nn.Module):
             self.fc_dropout = nn.Dropout(fc_drop) if fc_drop > 0 else nn.Identity()
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights(head_init_scale)
+
+    def position_table(self, grid: tuple[int, int, int]) -> Tensor:
+        """``[1, N, D]`` position table of a token grid: the buffer for ``img_size``'s, else it resized."""
+        if grid == self.grid:
+            return self.get_buffer("pos_embed")
+        if grid not in self._resized_tables:  # computed once per size on the CPU, like the buffer
+            self._resized_tables[grid] = interpolated_table(grid, self.grid, self.embed_dim)
+        return self._resized_tables[grid].to(self.patch_embed.proj.weight.device)
 
     @staticmethod
     def _check_args(depth: int, mlp_ratio: float, num_classes: int, global_pool: str, fc_drop: float) -> None:
@@ -159,8 +175,9 @@ class VideoViT(nn.Module):
             ``[B, N_vis, D]`` tokens in ascending token order (``N_vis = N`` without a mask),
             after the final ``norm`` in pretraining mode.
         """
+        grid = self.patch_embed.grid_of(video)
         x = self.patch_embed(video)  # [B, N, D]
-        x = x + self.pos_embed.to(dtype=x.dtype)  # [B, N, D]
+        x = x + self.position_table(grid).to(dtype=x.dtype)  # [B, N, D]
         batch, _, dim = x.shape
         if mask is not None:
             check_mask(mask, batch, self.num_patches)

@@ -6,16 +6,20 @@ person has one motion, mapped onto a real AVA action id (a stand-in, chosen pose
 ========== =================== ==========================================================
 motion     AVA id (name)       what the rectangle does
 ========== =================== ==========================================================
-up         7 jump/leap         moves up over the whole video (box centre y decreases)
-down       5 fall down         moves down (centre y increases)
+up         7 jump/leap         moves up 16 px per second (box centre y decreases)
+down       5 fall down         moves down 16 px per second (centre y increases)
 still      12 stand            does not move
-sideways   14 walk             moves right (centre x increases)
+sideways   14 walk             moves right 12 px per second (centre x increases)
 ========== =================== ==========================================================
+
+The motion is a sawtooth of period one second (:func:`motion_offset`): a person moves steadily
+through each keyframe and jumps back half-way between keyframes, so every clip centred on a
+keyframe shows the motion whatever the video's length, and the person stays in its lane.
 
 Some persons also flash (colour inverted every 4 frames): second label 69 "hand wave", so the
 set is multi-label. Frames follow the AVA convention of :mod:`smile.data.ava.files`: file ``k`` of
 ``frames/<video_id>/<video_id>_<k:06d>.jpg`` is second ``900 + (k - 1) / 30``; keyframes are the
-seconds ``902 .. 900 + seconds - 1``. The last video is the val split, the others train.
+seconds ``902 .. 900 + seconds - 1``. The last ``val_videos`` videos are the val split, the others train.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class SyntheticAva:
         val_csv: ``ava_val_v2.2.csv``.
         label_map: ``ava_action_list_v2.2_for_activitynet_2019.pbtxt`` (the used classes only).
         excluded_csv: ``ava_train_excluded_timestamps_v2.2.csv`` (one keyframe).
+        val_excluded_csv: ``ava_val_excluded_timestamps_v2.2.csv`` (empty: every val keyframe is
+            evaluated; written so that configs naming the published val file work unchanged).
         train_proposals: ``ava_dense_proposals_train.FAIR.recall_93.9.pkl``.
         val_proposals: ``ava_dense_proposals_val.FAIR.recall_93.9.pkl``.
         train_videos: Train video ids.
@@ -62,6 +68,7 @@ class SyntheticAva:
     val_csv: Path
     label_map: Path
     excluded_csv: Path
+    val_excluded_csv: Path
     train_proposals: Path
     val_proposals: Path
     train_videos: tuple[str, ...]
@@ -69,24 +76,29 @@ class SyntheticAva:
     excluded: tuple[str, int]
 
 
+TRAVEL: dict[str, tuple[float, float]] = {"up": (0, -16), "down": (0, 16), "still": (0, 0), "sideways": (12, 0)}
+
+
+def motion_offset(motion: str, frames: np.ndarray) -> np.ndarray:
+    """Offset ``[n, 2]`` (x, y pixels) of a person from its base position at the 0-based ``frames``.
+
+    A sawtooth of period ``FPS`` frames: about 0 at the keyframes (frames ``0 mod 30``), rising
+    through them, back to -0.5 x travel at frames ``15 mod 30`` (half-way between two keyframes).
+    """
+    phase = ((np.asarray(frames) + FPS // 2) % FPS) / (FPS - 1) - 0.5  # [n] in [-0.5, 0.5]
+    return phase[:, None] * np.array(TRAVEL[motion])  # [n, 2]
+
+
 def _tracks(rng: np.random.Generator, n_frames: int) -> tuple[list[str], np.ndarray]:
     """Motions (shuffled) and per-frame top-left corners ``[P, n_frames, 2]`` (x, y) in pixels."""
     motions = list(MOTIONS)
     rng.shuffle(motions)
-    t = np.arange(n_frames, dtype=np.float64) / max(n_frames - 1, 1)
-    span_y, span_x = HEIGHT - BOX_H - 2, WIDTH - BOX_W - 2
+    span_y = HEIGHT - BOX_H - 2
     xy = np.zeros((len(motions), n_frames, 2))
     for p, motion in enumerate(motions):
         x0 = 1 + p * (WIDTH - BOX_W - 2) / (len(motions) - 1) + rng.uniform(-1, 1)
-        y0 = rng.uniform(1, span_y)
-        if motion == "up":
-            xy[p, :, 0], xy[p, :, 1] = x0, 1 + span_y * (1 - t)
-        elif motion == "down":
-            xy[p, :, 0], xy[p, :, 1] = x0, 1 + span_y * t
-        elif motion == "sideways":
-            xy[p, :, 0], xy[p, :, 1] = 1 + span_x * t, y0
-        else:
-            xy[p, :, 0], xy[p, :, 1] = x0, y0
+        y0 = rng.uniform(1 + 8, span_y - 8)  # room for the vertical travel
+        xy[p] = np.array([x0, y0]) + motion_offset(motion, np.arange(n_frames))
     return motions, np.clip(xy, 0, [WIDTH - BOX_W, HEIGHT - BOX_H])
 
 
@@ -113,23 +125,29 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
-def write_synthetic_ava(root: str | Path, num_videos: int = 2, seconds: int = 5, seed: int = 0) -> SyntheticAva:
+def write_synthetic_ava(
+    root: str | Path, num_videos: int = 2, seconds: int = 5, seed: int = 0, val_videos: int = 1
+) -> SyntheticAva:
     """Write a synthetic AVA under ``root`` (see the module docstring).
 
     Args:
         root: Output folder (created).
-        num_videos: Videos (>= 2): the last is val, the others train.
+        num_videos: Videos (>= 2): the last ``val_videos`` are val, the others train.
         seconds: Seconds of frames per video from second 900 (>= 4: keyframes 902..900+seconds-1).
         seed: Random seed (layout, colours' order, flashing, noise, proposal jitter).
+        val_videos: Videos of the val split (1 <= val_videos < num_videos).
 
     Returns:
         The written paths and splits.
 
     Raises:
-        ValueError: ``num_videos < 2`` or ``seconds < 4``.
+        ValueError: ``num_videos < 2``, ``seconds < 4`` or ``val_videos`` out of range.
     """
-    if num_videos < 2 or seconds < 4:
-        raise ValueError(f"need num_videos >= 2 and seconds >= 4, got {num_videos} and {seconds}")
+    if num_videos < 2 or seconds < 4 or not 1 <= val_videos < num_videos:
+        raise ValueError(
+            f"need num_videos >= 2, seconds >= 4 and 1 <= val_videos < num_videos, got {num_videos}, {seconds} "
+            f"and {val_videos}"
+        )
     root = Path(root)
     frames, ann = root / "frames", root / "annotations"
     ann.mkdir(parents=True, exist_ok=True)
@@ -140,7 +158,7 @@ def write_synthetic_ava(root: str | Path, num_videos: int = 2, seconds: int = 5,
     rows: dict[str, list[str]] = {"train": [], "val": []}
     proposals: dict[str, dict[str, np.ndarray]] = {"train": {}, "val": {}}
     for v, video_id in enumerate(videos):
-        split = "val" if v == num_videos - 1 else "train"
+        split = "val" if v >= num_videos - val_videos else "train"
         motions, xy = _tracks(rng, seconds * FPS)
         flash = rng.random(len(motions)) < 0.5
         flash[rng.integers(len(motions))] = True  # at least one multi-label person per video
@@ -169,6 +187,8 @@ def write_synthetic_ava(root: str | Path, num_videos: int = 2, seconds: int = 5,
     label_map.write_text("".join(f'item {{\n  name: "{n}"\n  id: {i}\n}}\n' for i, n in sorted(ACTION_NAMES.items())))
     excluded_csv = ann / "ava_train_excluded_timestamps_v2.2.csv"
     excluded_csv.write_text(f"{excluded[0]},{excluded[1]:04d}\n")
+    val_excluded_csv = ann / "ava_val_excluded_timestamps_v2.2.csv"
+    val_excluded_csv.write_text("")
     return SyntheticAva(
         root=root,
         frames=frames,
@@ -176,9 +196,10 @@ def write_synthetic_ava(root: str | Path, num_videos: int = 2, seconds: int = 5,
         val_csv=paths["val"],
         label_map=label_map,
         excluded_csv=excluded_csv,
+        val_excluded_csv=val_excluded_csv,
         train_proposals=props["train"],
         val_proposals=props["val"],
-        train_videos=tuple(videos[:-1]),
-        val_videos=tuple(videos[-1:]),
+        train_videos=tuple(videos[: num_videos - val_videos]),
+        val_videos=tuple(videos[num_videos - val_videos :]),
         excluded=excluded,
     )
