@@ -56,6 +56,10 @@ BAD = [  # (overrides, the start of the one-line message)
         ["model=detector", "~data.masking", "+data.test_size=[32,40]"],
         "data.test_size=[32, 40] is not a multiple of video.patch_size=16 per side: use e.g. data.test_size=[32, 32]",
     ),
+    (
+        ["model=detector", "~data.masking", "model.loss_mode=focal"],
+        "model.loss_mode='focal': must be sigmoid or pose_softmax",
+    ),
     (["data.batch_size=abc"], "data.batch_size='abc': must be a positive int (clips per device per step)"),
     (["data.batch_size=0"], "data.batch_size=0: must be a positive int"),
     (["data.batch_size=2.5"], "data.batch_size=2.5: must be a positive int"),

@@ -183,6 +183,13 @@ def test_missing_data_path_is_named(tmp_path):
         explain_missing(cfg)
 
 
+@pytest.mark.parametrize("name", ["ava_vitb_finetune", "finetune_ucf101_vitb"])
+def test_a_root_missing_behind_an_interpolation_is_named(name, tmp_path):
+    """data.train_dataset.frames -> data.source.frames -> data.source.root: the unset key is the root."""
+    with pytest.raises(SystemExit, match=rf"(?s)`data\.source\.root` is required.*experiment={name} data\.source"):
+        explain_missing(compose_cfg([f"experiment={name}"], tmp_path))
+
+
 def test_bad_values_fail_at_construction_naming_the_key(tiny_cfg):
     for override, key in [
         ("video.num_frames=5", "num_frames"),

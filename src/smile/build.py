@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
 from smile.callbacks.loggers import git_metadata, wandb_run_names
 from smile.data.classes import resolve_num_classes
@@ -224,7 +225,10 @@ MISSING_HINTS = {
     "list_file": "A video list has one `<path> <label>` line per clip (README > Data).",
     "teacher.path": "Teacher weights come from a local file, never a download (README > Teachers).",
     "root_or_packed": "Objects: a folder of RGBA PNGs or the output of `smile-data pack-objects` (README > Objects).",
-    "init_from": "Stage 2 starts from the stage-1 checkpoint, e.g. outputs/<stage-1 run>/checkpoints/last.ckpt.",
+    "init_from": "The model to start from: for SMILE stage 2 the stage-1 checkpoint, for finetuning and AVA a "
+    "pretraining one, e.g. outputs/<run>/checkpoints/last.ckpt (this project's .ckpt or an official .pth).",
+    "source.root": "The dataset's folder in its published layout (README > Datasets in their published layouts; "
+    "AVA: README > Action detection (AVA)).",
     "folder": "Background images: a folder of JPEG/PNG files.",
 }
 
@@ -233,8 +237,10 @@ def explain_missing(cfg: DictConfig) -> None:
     """Turn an unset mandatory value (``???``) into a message that says what to pass."""
     try:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        key = str(err.full_key)
+    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:
+        # through an interpolation (data.train_dataset.frames -> data.source.root) the unset key is in the message
+        found = re.search(r"Missing mandatory value: ([\w.]+)", str(err))
+        key = found.group(1) if isinstance(err, InterpolationToMissingValueError) and found else str(err.full_key)
         hint = next((text for suffix, text in MISSING_HINTS.items() if key.endswith(suffix)), "")
         experiment = f"experiment={cfg.name} " if cfg.name != "default" else ""
         raise SystemExit(

@@ -59,11 +59,14 @@ def check_config(cfg: DictConfig) -> None:
     _check_trainer(cfg)
     _check_optimisation(cfg)
     _check_masking(cfg, geometry)
-    _check_test_size(cfg, geometry)
+    _check_detection(cfg, geometry)
 
 
-def _check_test_size(cfg: DictConfig, geometry: dict[str, Any] | None) -> None:
-    """AVA's evaluation frames (``data.test_size``): an int or ``[H, W]`` that the patches tile."""
+def _check_detection(cfg: DictConfig, geometry: dict[str, Any] | None) -> None:
+    """AVA: the loss, and the evaluation frames (``data.test_size``): an int or ``[H, W]`` the patches tile."""
+    mode = _value(cfg, "model.loss_mode", required=False)
+    if mode is not SKIP and mode not in ("sigmoid", "pose_softmax"):
+        raise _fail("model.loss_mode", mode, "sigmoid or pose_softmax (README > Action detection (AVA))", "sigmoid")
     size = _value(cfg, "data.test_size", required=False)
     if size is SKIP or size is None or geometry is None:
         return

@@ -1,4 +1,4 @@
-"""End-of-run summary: how the loss moved and where the outputs are."""
+"""End-of-run summary: how the loss moved, the last validation metrics and where the outputs are."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class LossSummary(L.Callback):
         return {"first": first, "last": last, "steps": self.steps}
 
     def report(self, trainer: L.Trainer) -> str:
-        """The end-of-run text: loss movement, run directory, checkpoint and log locations."""
+        """The end-of-run text: loss movement, last validation metrics, run directory, checkpoint and logs."""
         lines = ["", "=" * 72]
         stats = self.summary()
         if stats is not None:
@@ -55,6 +55,9 @@ class LossSummary(L.Callback):
                 f"train/loss over {stats['steps']} steps this run: {stats['first']:.4f} -> {stats['last']:.4f} "
                 f"({change:+.1f} %; means of the first and last steps)"
             )
+        val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if val:  # what a finetuning or detection run is judged by (e.g. val/acc1, val/frame_map)
+            lines.append("last validation: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(val.items())))
         if self.output_dir:
             lines.append(f"outputs:     {self.output_dir}")
         ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "")
