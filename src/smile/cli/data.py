@@ -9,7 +9,7 @@
     smile-data transcode --list LIST --out-dir DIR --out-list NEW_LIST [--root R] [--short-side 320]
                          [--gop 16] [--crf 23] [--workers N]
     smile-data check-ava --root ROOT [--frames DIR] [--annotations DIR] [--proposal-score 0.8]
-                         [--expected-frames 27030] [--workers N]
+                         [--expected-frames 27030] [--workers N] [--frame-source jpg|video]
 
 Subcommands register themselves in :data:`SUBCOMMANDS` (name -> registrar). A registrar adds its
 arguments to the given sub-parser and returns the function that runs the command
@@ -210,6 +210,9 @@ def _check_ava(parser: argparse.ArgumentParser) -> Runner:
         help="frames of a complete folder, warn below (default 27030; 0: off)",
     )
     parser.add_argument("--workers", type=int, default=None, help="threads counting frames (default 8)")
+    parser.add_argument(
+        "--frame-source", default=None, help="jpg: frame folders (default) | video: FRAMES/<video_id>.* cut videos"
+    )
 
     def run(args: argparse.Namespace) -> int:
         from smile.data.ava.check import check_ava
@@ -218,6 +221,7 @@ def _check_ava(parser: argparse.ArgumentParser) -> Runner:
             "proposal_score": args.proposal_score,
             "expected_frames": args.expected_frames,
             "workers": args.workers,
+            "frame_source": args.frame_source,
         }
         options = {k: v for k, v in given.items() if v is not None}  # the defaults live in check_ava only
         report = check_ava(args.root, args.frames, args.annotations, **options)

@@ -8,15 +8,18 @@ Expected layout (the one of mmaction2 / SlowFast; ``--annotations`` and ``--fram
     ROOT/annotations/ava_dense_proposals_val.FAIR.recall_93.9.pkl             required (test-time person boxes)
     ROOT/annotations/ava_dense_proposals_train.FAIR.recall_93.9.pkl           optional
     ROOT/frames/<video_id>/<video_id>_<k:06d>.jpg                             one folder per video of the CSVs
+    (or, with ``frame_source="video"``, ROOT/frames/<video_id>.* : the 15-minute cut videos, time 0 = second 900)
 
 Every file is read with the readers of :mod:`smile.data.ava.files`, so a malformed row is reported
 with its file and line. A frame folder is *short* (an error) when it lacks the frame of its video's
 last keyframe, and *incomplete* (a warning) when it has fewer than the 27,030 frames of the
 15-minute + 1 s window at 30 fps but still every keyframe: clips near its end repeat its last frame.
+A video's length counts in the same 30 fps frames (its duration from its frame count and fps).
 """
 
 from __future__ import annotations
 
+import glob
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,22 +141,35 @@ def _split(report: AvaCheckReport, ann: Path, split: str, needs_proposals: bool)
     return last
 
 
-def _count(frames: Path, vid: str) -> int:
-    """Frames in the folder; 0 for a missing folder (or one without frames)."""
-    try:
-        return count_frames(frames, vid)
-    except FileNotFoundError:
+def _count(frames: Path, vid: str, source: str, pattern: str) -> int:
+    """Frames in the folder, or the video's length in 30 fps frames; 0 when missing, empty or unreadable."""
+    if source == "jpg":
+        try:
+            return count_frames(frames, vid)
+        except FileNotFoundError:
+            return 0
+    from smile.data.decoding import video_info  # the decoders only for the video layout
+
+    hits = sorted(frames.glob(pattern.format(video_id=glob.escape(vid))))
+    if len(hits) != 1:
         return 0
+    try:
+        info = video_info(hits[0])
+    except (OSError, RuntimeError, ValueError):
+        return 0
+    return int(info.num_frames / info.fps * FPS) if info.fps > 0 else 0
 
 
-def _frames(report: AvaCheckReport, last: dict[str, int], expected: int, workers: int) -> None:
-    """Count every video's frames; record missing, short and incomplete folders."""
+def _frames(
+    report: AvaCheckReport, last: dict[str, int], expected: int, workers: int, source: str, pattern: str
+) -> None:
+    """Count every video's frames; record missing, short and incomplete folders (or videos)."""
     if not report.frames.is_dir():
         report.problems.append(f"frames folder {report.frames} not found (--frames)")
         return
     videos = sorted(last)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        counts = list(pool.map(lambda v: _count(report.frames, v), videos))
+        counts = list(pool.map(lambda v: _count(report.frames, v, source, pattern), videos))
     report.folders = len(videos)
     for vid, n in zip(videos, counts, strict=True):
         needed = keyframe_index(last[vid]) + 1
@@ -188,6 +204,8 @@ def check_ava(
     proposal_score: float = DEFAULT_PROPOSAL_SCORE,
     expected_frames: int = FULL_WINDOW_FRAMES,
     workers: int = 8,
+    frame_source: str = "jpg",
+    video_pattern: str = "{video_id}.*",
 ) -> AvaCheckReport:
     """Validate an AVA v2.2 download (see the module docstring for the layout).
 
@@ -198,13 +216,18 @@ def check_ava(
         proposal_score: Proposals counted as kept score at least this (the datasets' threshold).
         expected_frames: Frames of a complete folder (warning below it); 0 turns the warning off.
         workers: Threads counting frames.
+        frame_source: ``"jpg"`` (frame folders) or ``"video"`` (one video per id, found with ``video_pattern``;
+            a missing, ambiguous or unreadable video counts as missing).
+        video_pattern: The video file of ``{video_id}`` under ``frames`` (as the datasets' ``video_pattern``).
 
     Returns:
         The report; ``report.ok`` is False when something would break training or evaluation.
 
     Raises:
-        ValueError: Neither ``root`` nor both ``frames`` and ``annotations`` given.
+        ValueError: Neither ``root`` nor both ``frames`` and ``annotations`` given, or an unknown ``frame_source``.
     """
+    if frame_source not in ("jpg", "video"):
+        raise ValueError(f"frame_source={frame_source!r} must be 'jpg' or 'video' (--frame-source)")
     if root is None and (frames is None or annotations is None):
         raise ValueError("check_ava needs root (--root) or both frames (--frames) and annotations (--annotations)")
     ann = Path(annotations) if annotations is not None else Path(root or ".") / "annotations"
@@ -217,7 +240,7 @@ def check_ava(
     last = _split(report, ann, "train", needs_proposals=False)
     for vid, sec in _split(report, ann, "val", needs_proposals=True).items():
         last[vid] = max(last.get(vid, sec), sec)
-    _frames(report, last, expected_frames, workers)
+    _frames(report, last, expected_frames, workers, frame_source, video_pattern)
     if any(s.keyframes_without_proposals for s in report.splits.values()):
         report.warnings.append(
             f"some annotated keyframes have no proposal scoring >= {proposal_score}: their persons go undetected"
