@@ -92,6 +92,19 @@ def test_box_over_one_token_returns_its_time_mean() -> None:
     torch.testing.assert_close(head.pool(tokens, (t, h, w), far, (64, 64)), torch.zeros(1, 4))
 
 
+def test_legacy_roi_align_samples_half_a_cell_off() -> None:
+    """aligned=False (AlphAction's RoIAlign3d): cell j is centred at j, so a box on one 16 px cell samples it
+    at bin centres 0.5/7 of a cell from its centre (bilinear weight 1 - 0.5/7 per axis) at best."""
+    head = AVAHead(4, dropout=0.0, aligned=False)
+    t, h, w = 2, 4, 4
+    tokens = torch.zeros(1, t * h * w, 4)
+    c = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    tokens[0, 1 * w + 2] = 2 * c  # t=0, row 1, col 2; t=1 stays 0 -> temporal mean c
+    box = [torch.tensor([[2 * PATCH, 1 * PATCH, 3 * PATCH, 2 * PATCH]], dtype=torch.float)]
+    feats = head.pool(tokens, (t, h, w), box, (h * PATCH, w * PATCH))
+    torch.testing.assert_close(feats, c.unsqueeze(0) * (1 - 0.5 / 7) ** 2)
+
+
 def test_head_validates_inputs() -> None:
     head = AVAHead(4)
     tokens = torch.zeros(1, 8, 4)

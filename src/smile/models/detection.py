@@ -37,6 +37,8 @@ class AVAHead(nn.Module):
         num_classes: Action classes (80 for AVA v2.2).
         roi_size: ``roi_align`` output side; 7 as in VideoMAE / AlphAction.
         dropout: Dropout before the classifier; 0.5 as in VideoMAE's AVA config.
+        aligned: ``roi_align``'s half-pixel alignment (torchvision's ``aligned=True``); False is the legacy
+            sampling of maskrcnn-benchmark's RoIAlign that AlphAction / VideoMAE-Action-Detection use.
         init_std: Std of the classifier's normal init, truncated at 2 std. Small (0.01, as SlowFast's RoI head)
             so the initial logits sit near 0 and the first sigmoid/softmax outputs are uninformative
             instead of saturated; the bias starts at zero for the same reason.
@@ -49,6 +51,7 @@ class AVAHead(nn.Module):
         roi_size: int = 7,
         dropout: float = 0.5,
         init_std: float = 0.01,
+        aligned: bool = True,
     ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_classes <= 0 or roi_size <= 0:
@@ -56,6 +59,7 @@ class AVAHead(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout} must be in [0, 1)")
         self.roi_size = roi_size
+        self.aligned = aligned
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(embed_dim, num_classes)
         # timm's bounds are absolute (default +-2), so cut at 2 std explicitly
@@ -94,7 +98,7 @@ class AVAHead(nn.Module):
         rois = [bx.to(dtype=fmap.dtype) for bx in boxes]  # roi_align needs matching dtypes
         # aligned=True: pixel box edges map to continuous map coords (no half-cell shift)
         cells = roi_align(
-            fmap, rois, output_size=self.roi_size, spatial_scale=scale, sampling_ratio=0, aligned=True
+            fmap, rois, output_size=self.roi_size, spatial_scale=scale, sampling_ratio=0, aligned=self.aligned
         )  # [K, D, r, r]
         return cells.amax(dim=(2, 3))  # [K, D]
 

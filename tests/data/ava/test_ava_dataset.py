@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
-from smile.data.ava import AvaClipDataset, collate_ava, read_annotations, read_proposals
+from smile.data.ava import AvaClipDataset, AvaTrainTransform, collate_ava, read_annotations, read_proposals
+from smile.data.ava.color import draw_hsv_shifts, hsv_jitter
 
 FLAT = 8  # side of the index-coded frames
 
@@ -219,3 +221,57 @@ def test_test_clips_are_stretched_to_test_size(ava_synth):
     assert _ds(ava_synth, split="test", annotations=ava_synth.val_csv)[0]["video"].shape == (3, 4, 48, 64)
     with pytest.raises(ValueError, match="short_side=8 is below both sides"):
         _ds(ava_synth, short_side=8)
+
+
+def _flat_frames(root: Path, n: int = 100) -> Path:
+    """JPEG folder 'flat' whose frame i is the flat colour (200, 2 i, 50); one person at keyframes 902 and 903."""
+    (root / "frames" / "flat").mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((FLAT, FLAT, 3), (200, 2 * i, 50), np.uint8)).save(
+            root / "frames/flat" / f"flat_{i + 1:06d}.jpg"
+        )
+    csv = root / "flat.csv"
+    csv.write_text("".join(f"flat,{s},0.25,0.25,0.75,0.75,12,0\n" for s in (902, 903)))
+    return csv
+
+
+def test_colour_jitter_one_shift_per_clip_drawn_after_the_crop_and_flip(tmp_path):
+    kw = {"frames": tmp_path / "frames", "annotations": _flat_frames(tmp_path), "num_frames": 4, "sampling_rate": 2}
+    kw |= {"img_size": FLAT, "short_side": FLAT}  # the crop is the whole frame
+    plain, jittered = AvaClipDataset(**kw), AvaClipDataset(**kw, color_jitter=OmegaConf.create([20, 0.1, 0.1]))
+    drawn = []
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        jittered.set_epoch(epoch)
+        for i in range(2):
+            rng = np.random.default_rng([0, i, epoch])
+            rng.random(3)  # the crop's u, v and the flip come first
+            shifts = draw_hsv_shifts(rng, 20, 0.1, 0.1)
+            a, b = plain[i], jittered[i]
+            assert torch.equal(b["boxes"], a["boxes"]) and torch.equal(b["labels"], a["labels"])  # same draws
+            assert torch.equal(b["video"], hsv_jitter(a["video"], *shifts, dim=0)) and shifts != (0, 0, 0)
+            assert not torch.equal(b["video"], a["video"])
+            assert torch.equal(b["video"], b["video"][:, :, :1, :1].expand_as(b["video"]))  # flat frames stay flat
+            drawn.append(shifts)
+    assert len(set(drawn)) == 4  # a new shift per item and epoch
+    again = AvaClipDataset(**kw, color_jitter=[20, 0.1, 0.1])
+    again.set_epoch(1)
+    assert torch.equal(again[1]["video"], jittered[1]["video"])  # reproducible per (seed, index, epoch)
+    test_kw = kw | {"split": "test"}
+    assert torch.equal(
+        AvaClipDataset(**test_kw, color_jitter=[20, 0.1, 0.1])[0]["video"], AvaClipDataset(**test_kw)[0]["video"]
+    )
+    with pytest.raises(
+        ValueError, match="data.train_dataset.color_jitter=\\[20, -0.1, 0.1\\] must be three non-negative"
+    ):
+        AvaClipDataset(**kw, color_jitter=[20, -0.1, 0.1])
+
+
+def test_without_colour_jitter_train_clips_are_the_transformed_frames(ava_synth):
+    ds = _ds(ava_synth, short_side=96, color_jitter=None)
+    truth = read_annotations(ava_synth.train_csv)
+    for i, k in enumerate(ds.items):
+        pixels = torch.from_numpy(truth[(k.video_id, k.second)].boxes * np.array([64, 48, 64, 48], np.float32))
+        clip, boxes, _ = AvaTrainTransform((48, 64), 96)(ds.load_frames(i), pixels, np.random.default_rng([0, i, 0]))
+        item = ds[i]
+        assert torch.equal(item["video"], clip) and torch.equal(item["boxes"], boxes)

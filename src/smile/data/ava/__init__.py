@@ -3,9 +3,11 @@
 See :mod:`smile.data.ava.files` for the formats and the frame-numbering convention,
 :mod:`smile.data.ava.synthetic` for the synthetic set, :mod:`smile.data.ava.dataset` for the
 items (the batch contract), :mod:`smile.data.ava.transforms` for the box-aware crops,
-:mod:`smile.data.ava.datamodule` for the LightningDataModule and :mod:`smile.data.ava.check` for
-``smile-data check-ava``. The readers and the synthetic set import eagerly; the rest on first use,
-so tools that only read files do not pay for importing torchvision or Lightning.
+:mod:`smile.data.ava.frames` for reading clip frames (JPEG folders or videos),
+:mod:`smile.data.ava.color` for the training HSV jitter, :mod:`smile.data.ava.datamodule` for the
+LightningDataModule and :mod:`smile.data.ava.check` for ``smile-data check-ava``. The readers and
+the synthetic set import eagerly; the rest on first use, so tools that only read files do not pay
+for importing torchvision or Lightning.
 """
 
 from __future__ import annotations

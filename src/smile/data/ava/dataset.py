@@ -11,41 +11,31 @@ Geometry (:mod:`smile.data.ava.transforms`, the reference's pipeline and our dev
 resizes every frame to short side ``short_side`` (256), crops ``img_size`` (224 x 224 in the
 recipe) at a random position and flips half the clips; evaluation stretches every frame to the
 fixed ``test_size`` (the recipe's 256 x 448), without crop or flip. Training and evaluation clips
-may thus differ in size; the detector takes both.
+may thus differ in size; the detector takes both. Training clips may also get the reference's HSV
+colour jitter (:mod:`smile.data.ava.color`), one shift per clip. Reading the frames is
+:mod:`smile.data.ava.frames`' job.
 """
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from smile.data.ava.files import (
-    DEFAULT_PROPOSAL_SCORE,
-    FPS,
-    NUM_CLASSES,
-    clip_frame_paths,
-    count_frames,
-    keyframe_index,
-    read_annotations,
-    read_excluded,
-    read_proposals,
-)
+from smile.data.ava.color import check_color_jitter, draw_hsv_shifts, hsv_jitter
+from smile.data.ava.files import DEFAULT_PROPOSAL_SCORE, NUM_CLASSES, read_annotations, read_excluded, read_proposals
+from smile.data.ava.frames import AvaFrames, FrameSource
 from smile.data.ava.transforms import AvaTestTransform, AvaTrainTransform
 from smile.data.datasets.list import EpochAware, check_index
-from smile.data.decoding import Backend, VideoInfo, read_frames, video_info
+from smile.data.decoding import Backend
 
 __all__ = ["AvaClipDataset", "collate_ava"]
 
 Split = Literal["train", "test"]
-FrameSource = Literal["jpg", "video"]
-_SHOWN = 5  # missing videos named in an error message
 
 
 class _Keyframe(NamedTuple):
@@ -62,7 +52,7 @@ class AvaClipDataset(EpochAware, Dataset):
     * ``split="train"``: one item per annotated keyframe not in ``excluded``; boxes are the ground
       truth (optionally jittered), labels from the CSV; short-side resize, random ``img_size`` crop,
       flip (:class:`~smile.data.ava.transforms.AvaTrainTransform`); boxes left outside the crop are
-      dropped with their labels.
+      dropped with their labels; then, with ``color_jitter``, one HSV shift for the whole clip.
     * ``split="test"``: one item per keyframe of ``proposals`` whose video is in ``annotations``,
       not excluded, with at least one proposal scoring ``>= proposal_score``; boxes are those
       proposals, labels zeros; the full frame stretched to ``test_size``. With ``proposals=None``
@@ -70,9 +60,10 @@ class AvaClipDataset(EpochAware, Dataset):
       boxes" evaluation that measures the classifier alone, for ablations (not comparable to
       published AVA mAP).
 
-    Determinism: item ``i`` in epoch ``e`` draws its jitter, crop and flip from
-    ``numpy.random.default_rng([seed, i, e])``; :meth:`set_epoch` reaches persistent workers.
-    Frame counts (JPEG) and stream info (videos) are read once per video per process and cached.
+    Determinism: item ``i`` in epoch ``e`` draws its box jitter, crop, flip and then colour shifts
+    from ``numpy.random.default_rng([seed, i, e])`` (the colour draws last, so turning them on
+    changes no other draw); :meth:`set_epoch` reaches persistent workers. Frame counts (JPEG) and
+    stream info (videos) are read once per video per process and cached (:class:`~smile.data.ava.frames.AvaFrames`).
 
     Args:
         frames: Root of the ``<video_id>/`` JPEG folders, or of the videos (``frame_source="video"``).
@@ -94,6 +85,9 @@ class AvaClipDataset(EpochAware, Dataset):
             extensions (.mp4, .mkv, .webm) of the published ``trainval`` cuts.
         backend: Video decoder (``auto``, ``decord``, ``pyav``).
         seed: Base seed of every random draw.
+        color_jitter: Train only: ``(hue_degrees, saturation, value)`` of the reference's HSV jitter
+            (``[20, 0.1, 0.1]``: shifts up to 10 on OpenCV's 0-179 hue and 26 on 0-255 saturation and
+            value, :func:`~smile.data.ava.color.draw_hsv_shifts`); None = off. Ignored at test.
     """
 
     def __init__(
@@ -114,6 +108,7 @@ class AvaClipDataset(EpochAware, Dataset):
         video_pattern: str = "{video_id}.*",
         backend: Backend = "auto",
         seed: int = 0,
+        color_jitter: Sequence[float] | None = None,
     ) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"AvaClipDataset split must be 'train' or 'test', got {split!r}")
@@ -137,12 +132,15 @@ class AvaClipDataset(EpochAware, Dataset):
         self.proposals = None if proposals is None else Path(proposals)
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
         self.box_jitter, self.backend, self.seed = float(box_jitter), backend, int(seed)
+        self.color_jitter = check_color_jitter(color_jitter)
         self.train_transform = AvaTrainTransform(img_size, short_side) if split == "train" else None
         self.test_transform = AvaTestTransform(img_size if test_size is None else test_size)
         self.items = self._keyframes(float(proposal_score))
-        self.videos = self._locate(video_pattern)
-        self._counts: dict[str, int] = {}  # frames per JPEG folder, this process
-        self._infos: dict[str, VideoInfo] = {}  # stream info per video, this process
+        self.reader = AvaFrames(
+            self.frames, (k.video_id for k in self.items), self.num_frames, self.sampling_rate, frame_source,
+            video_pattern, backend,
+        )  # fmt: skip
+        self.videos = self.reader.videos  # each video's folder or file
         self._init_epoch()
 
     # --- construction ----------------------------------------------------------------------------
@@ -173,34 +171,6 @@ class AvaClipDataset(EpochAware, Dataset):
             )
         return items
 
-    def _locate(self, pattern: str) -> dict[str, Path]:
-        """Each video's folder or file; every missing one is reported in one message."""
-        found: dict[str, Path] = {}
-        missing: list[str] = []
-        for vid in dict.fromkeys(k.video_id for k in self.items):
-            if self.frame_source == "jpg":
-                path = self.frames / vid
-                hits = [path] if path.is_dir() else []
-            else:
-                query = Path(glob.escape(str(self.frames))) / pattern.format(video_id=glob.escape(vid))
-                hits = sorted(Path(p) for p in glob.glob(str(query)))
-            if len(hits) > 1:
-                raise ValueError(
-                    f"AvaClipDataset video_pattern {pattern!r} matches {len(hits)} files for {vid} ({hits[:3]}): "
-                    "make the pattern unique, e.g. '{video_id}.mp4'"
-                )
-            if hits:
-                found[vid] = hits[0]
-            else:
-                missing.append(vid)
-        if missing:
-            what = "frame folders <frames>/<video_id>/" if self.frame_source == "jpg" else f"videos {pattern!r}"
-            raise FileNotFoundError(
-                f"{len(missing)} of {len(missing) + len(found)} AVA {what} missing under {self.frames} "
-                f"(first: {', '.join(missing[:_SHOWN])}); download/extract them or run smile-data check-ava"
-            )
-        return found
-
     # --- loading ---------------------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -208,45 +178,12 @@ class AvaClipDataset(EpochAware, Dataset):
 
     def clip_indices(self, second: int) -> np.ndarray:
         """AVA (30 fps, 0-based) frame indices of the clip of keyframe ``second``, before clamping: ``[T]``."""
-        centre, half = keyframe_index(second), self.num_frames * self.sampling_rate // 2
-        return np.arange(centre - half, centre + half, self.sampling_rate)
-
-    def _check_keyframe(self, vid: str, second: int, frame: int, total: int) -> None:
-        """A keyframe past the source's end would silently show another moment: name it instead."""
-        if frame >= total:
-            raise ValueError(
-                f"keyframe {vid},{second:04d} is frame {frame} but {self.videos[vid]} has only {total} frames: "
-                "the frames or the video are incomplete; re-extract them (smile-data check-ava lists such videos)"
-            )
-
-    def _load_jpg(self, vid: str, second: int) -> torch.Tensor:
-        if vid not in self._counts:
-            self._counts[vid] = count_frames(self.frames, vid)
-        self._check_keyframe(vid, second, keyframe_index(second), self._counts[vid])
-        paths = clip_frame_paths(self.frames, vid, second, self.num_frames, self.sampling_rate, self._counts[vid])
-        decoded = {}
-        for p in dict.fromkeys(paths):  # clamped clips repeat frames: decode each once
-            try:
-                with Image.open(p) as img:
-                    decoded[p] = np.asarray(img.convert("RGB"))  # [H, W, 3]
-            except OSError as e:
-                raise ValueError(f"AVA frame {p} (keyframe {vid},{second:04d}) is not a readable JPEG: {e}") from None
-        return torch.from_numpy(np.stack([decoded[p] for p in paths])).permute(0, 3, 1, 2)  # [T, 3, H, W]
-
-    def _load_video(self, vid: str, second: int) -> torch.Tensor:
-        path = self.videos[vid]
-        if vid not in self._infos:
-            self._infos[vid] = video_info(path, self.backend)
-        info = self._infos[vid]
-        self._check_keyframe(vid, second, round(keyframe_index(second) / FPS * info.fps), info.num_frames)
-        times = np.maximum(self.clip_indices(second), 0) / FPS  # [T] seconds since the cut's start (AVA second 900)
-        idx = np.clip(np.rint(times * info.fps).astype(np.int64), 0, info.num_frames - 1)  # [T]
-        return torch.from_numpy(read_frames(path, idx, self.backend)).permute(0, 3, 1, 2)  # [T, 3, H, W]
+        return self.reader.clip_indices(second)
 
     def load_frames(self, index: int) -> torch.Tensor:
         """uint8 ``[T, 3, H, W]``: the clip of item ``index`` at the source's resolution."""
         k = self.items[index]
-        return (self._load_jpg if self.frame_source == "jpg" else self._load_video)(k.video_id, k.second)
+        return self.reader.load(k.video_id, k.second)
 
     def _jitter(self, boxes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)  # [K, 4] w h w h
@@ -266,6 +203,8 @@ class AvaClipDataset(EpochAware, Dataset):
         if self.train_transform is not None:
             video, clip_boxes, keep = self.train_transform(frames, pixels, rng)
             labels, norm, scores = labels[keep], norm[keep], scores[keep]
+            if self.color_jitter is not None:  # drawn after the crop and flip: their draws stay as without it
+                video = hsv_jitter(video, *draw_hsv_shifts(rng, *self.color_jitter), dim=0)  # [3, T, H, W]
         else:
             video, clip_boxes = self.test_transform(frames, pixels)
         return {

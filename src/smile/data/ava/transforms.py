@@ -36,7 +36,8 @@ Deviations (each for a reason):
   zero area ends up without any). An item without persons teaches nothing, and a batch of them has
   no loss to average.
 * The reference's training colour jitter (HSV: hue +-10 on OpenCV's 0-180 scale, saturation and
-  value +-26 on 0-255) is not implemented.
+  value +-26 on 0-255) is applied by the dataset after this transform (:mod:`smile.data.ava.color`),
+  in float HSV: pixels differ from OpenCV's 8-bit round trip by a few levels.
 """
 
 from __future__ import annotations
