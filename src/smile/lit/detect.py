@@ -216,7 +216,10 @@ class DetectionLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
         self._final[stage] = (dets, list(read_labelmap(files.label_map)) if files is not None else None)
         if files is None:
             return
-        result = evaluate_ava(files.label_map, files.groundtruth, self._detections(stage), files.excluded)
+        rows = self._detections(stage)
+        if not self.trainer.sanity_checking:  # the official evaluator is pure Python: say what it is doing
+            log.info("%s frame-mAP: %d keyframes, %d detection rows", stage, len({r[:2] for r in rows}), len(rows))
+        result = evaluate_ava(files.label_map, files.groundtruth, rows, files.excluded)
         self._results[stage] = result
         if math.isnan(result["mAP"]):
             log.warning(
