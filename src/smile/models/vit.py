@@ -94,7 +94,7 @@ class VideoViT(nn.Module):
         )
         # [1, N, D]; fixed, recomputable, so not saved (official checkpoints have no pos_embed key)
         self.register_buffer("pos_embed", sinusoid_table(self.num_patches, embed_dim), persistent=False)
-        self._resized_tables: dict[tuple[int, int, int], Tensor] = {}  # dynamic_size: per other grid
+        self._resized_tables: dict[tuple[tuple[int, int, int], str], Tensor] = {}  # dynamic_size: per grid, device
         rates = drop_path_rates(drop_path, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=r) for r in rates
@@ -111,9 +111,11 @@ class VideoViT(nn.Module):
         """``[1, N, D]`` position table of a token grid: the buffer for ``img_size``'s, else it resized."""
         if grid == self.grid:
             return self.get_buffer("pos_embed")
-        if grid not in self._resized_tables:  # computed once per size on the CPU, like the buffer
-            self._resized_tables[grid] = interpolated_table(grid, self.grid, self.embed_dim)
-        return self._resized_tables[grid].to(self.patch_embed.proj.weight.device)
+        device = self.patch_embed.proj.weight.device
+        key = (grid, str(device))
+        if key not in self._resized_tables:  # computed once per size on the CPU like the buffer, kept on the device
+            self._resized_tables[key] = interpolated_table(grid, self.grid, self.embed_dim).to(device)
+        return self._resized_tables[key]
 
     @staticmethod
     def _check_args(depth: int, mlp_ratio: float, num_classes: int, global_pool: str, fc_drop: float) -> None:
