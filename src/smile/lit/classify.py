@@ -133,18 +133,9 @@ class ClassifierLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
         if not soft:
             self.log("train/acc", (logits.argmax(-1) == label).float().mean(), batch_size=bsz)
         if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:  # a float is a GPU sync: log steps only
-            self.log("train/lr", self._peak_group_lr(), batch_size=bsz)
+            self.log("train/lr", self.peak_group_lr(), batch_size=bsz)
         log_skipped_videos(self, batch)  # train/nonfinite_steps: NonFiniteHooks.on_train_batch_end
-        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
-            self.nonfinite.observe(loss)
-        elif not self.nonfinite.check(loss, self.global_step, self._last_checkpoint()):
-            return None  # Lightning skips backward and the optimizer step
-        return loss
-
-    def _peak_group_lr(self) -> float:
-        """Current lr of the group with the largest scale (the head's: the schedule itself)."""
-        groups = self.trainer.optimizers[0].param_groups
-        return max(groups, key=lambda g: g.get("lr_scale", 1.0))["lr"]
+        return self.guarded_loss(loss)  # None: a non-finite step, skipped
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """Layer-decay groups of the trainable parameters, each with ``lr * lr_scale``."""

@@ -227,6 +227,17 @@ class NonFiniteHooks:
         callback = trainer.checkpoint_callback if trainer is not None else None
         return str(getattr(callback, "good_checkpoint_text", ""))
 
+    def guarded_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
+        """The step's loss for backward, or None: Lightning then skips backward and the optimizer step.
+
+        With a fused optimizer (device mode) a non-finite step is skipped on the device with no host
+        sync, so the loss always goes on; otherwise the host checks it here.
+        """
+        if self.nonfinite.device_mode:
+            self.nonfinite.observe(loss)
+            return loss
+        return loss if self.nonfinite.check(loss, self.global_step, self._last_checkpoint()) else None
+
     def _attach_nonfinite(self) -> None:
         optimizers = self.trainer.optimizers
         if len(optimizers) == 1:  # device mode of the guard with a fused optimizer

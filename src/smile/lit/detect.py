@@ -139,17 +139,8 @@ class DetectionLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
             loss = logits.sum() * 0.0
         self.log("train/loss", loss, prog_bar=True, batch_size=max(num_boxes, 1))
         if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:  # a float is a GPU sync: log steps only
-            self.log("train/lr", self._peak_group_lr(), batch_size=max(num_boxes, 1))
-        if self.nonfinite.device_mode:  # fused optimizer: a non-finite step is skipped on the device
-            self.nonfinite.observe(loss)
-        elif not self.nonfinite.check(loss, self.global_step, self._last_checkpoint()):
-            return None  # Lightning skips backward and the optimizer step
-        return loss
-
-    def _peak_group_lr(self) -> float:
-        """Current lr of the group with the largest scale (the head's: the schedule itself)."""
-        groups = self.trainer.optimizers[0].param_groups
-        return max(groups, key=lambda g: g.get("lr_scale", 1.0))["lr"]
+            self.log("train/lr", self.peak_group_lr(), batch_size=max(num_boxes, 1))
+        return self.guarded_loss(loss)  # None: a non-finite step, skipped
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """Layer-decay groups: encoder parameters by depth, the head with the final norm at scale 1.

@@ -275,6 +275,11 @@ class OptimizationMixin:
         """The optimizer's parameter groups (each may carry its own ``lr``)."""
         raise NotImplementedError
 
+    def peak_group_lr(self) -> float:
+        """Current lr of the group with the largest scale (the head's under layer decay: the schedule itself)."""
+        groups = self.trainer.optimizers[0].param_groups
+        return max(groups, key=lambda g: g.get("lr_scale", 1.0))["lr"]
+
     def global_batch(self) -> int:
         """Samples per optimizer step over all devices, the unit of the lr rule."""
         per_device = self.batch_size * self.samples_per_clip
