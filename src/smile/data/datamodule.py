@@ -18,6 +18,7 @@ from smile.data.badvideos import BadVideoMonitor
 from smile.data.classes import data_classes
 from smile.data.datasets.classify import collate_repeated
 from smile.data.mixup import ClipMixup
+from smile.data.resume import ResumableSampling
 from smile.data.sampler import ResumableSampler
 from smile.data.streams import step_streams
 from smile.data.subsets import LowShotSubset
@@ -38,7 +39,7 @@ class BatchSizeError(ValueError):
     """``data.batch_size`` larger than the training videos per device: no batch would ever train."""
 
 
-class VideoDataModule(L.LightningDataModule):
+class VideoDataModule(ResumableSampling, L.LightningDataModule):
     """Data for pretraining and classification.
 
     Args:
@@ -135,18 +136,13 @@ class VideoDataModule(L.LightningDataModule):
         self.train_collate = collate_repeated if collate_fn is None and self.repeats > 1 else collate_fn  # flattens
         self.eval_batch_size = eval_batch_size or batch_size
         self.keep_original = int(keep_original)
-        self._train_sampler: ResumableSampler | None = None
-        self._resume_state: dict[str, int] | None = None
+        self._init_sampling()
         self._eval_batches = 0
 
     @property
     def num_mask_views(self) -> int:
         """Masks per clip (2 with the reference's "multiple sampling")."""
         return self.masking.masks_per_clip if self.masking is not None else 1
-
-    def _rank_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     @property
     def num_sample(self) -> int:
@@ -169,27 +165,17 @@ class VideoDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        rank, world = self._rank_world()
-        self._train_sampler = ResumableSampler(
-            len(cast(Sized, self.train_dataset)),
-            shuffle=True,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-            drop_last=self.drop_last,
-            on_epoch=getattr(self.train_dataset, "set_epoch", None),
+        sampler = self._train_sampler_for(
+            len(cast(Sized, self.train_dataset)), self.drop_last, getattr(self.train_dataset, "set_epoch", None)
         )
-        fits = len(self._train_sampler) * self.repeats  # clips; full batches only, else Lightning trains on nothing
+        fits = len(sampler) * self.repeats  # clips; full batches only, else Lightning trains on nothing
         if self.drop_last and fits < self.batch_size:
             what = "videos" if self.repeats == 1 else f"clips ({self.repeats} per video)"
             raise BatchSizeError(
                 f"data.batch_size={self.batch_size} is more than the {fits} training {what} per device "
-                f"({self._train_sampler.num_samples} on {world} device(s)): use data.batch_size <= {fits}"
+                f"({sampler.num_samples} on {self._rank_world()[1]} device(s)): use data.batch_size <= {fits}"
             )
-        if self._resume_state is not None:
-            self._train_sampler.resume(**self._resume_state)
-            self._resume_state = None
-        return self._loader(self.train_dataset, self._train_sampler, self.drop_last, train=True)
+        return self._loader(self.train_dataset, sampler, self.drop_last, train=True)
 
     def val_dataloader(self) -> DataLoader | list:
         return self._eval_loader(self.val_dataset)
@@ -201,31 +187,14 @@ class VideoDataModule(L.LightningDataModule):
         """In-order shards; with several ranks the last shard is padded (evaluation de-duplicates by id)."""
         if dataset is None:
             return []
-        rank, world = self._rank_world()
-        sampler = ResumableSampler(
-            len(cast(Sized, dataset)), shuffle=False, rank=rank, world_size=world, drop_last=False
-        )
-        return self._loader(dataset, sampler, drop_last=False)
+        return self._loader(dataset, self._eval_sampler_for(len(cast(Sized, dataset))), drop_last=False)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the training sampler stands, so a resumed run continues the same epoch order."""
-        trainer = self.trainer
-        if trainer is None or self._train_sampler is None:
-            return self.bad_videos.state_dict()
-        # `processed`, not `completed`: checkpoints written in on_train_batch_end come before
-        # Lightning marks the batch completed, yet that batch is done.
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
-        return {
-            "epoch": self._train_sampler.epoch,
-            "trainer_epoch": trainer.current_epoch,
-            "consumed": done * self.train_items_per_batch,  # sampler indices (videos), not clips
-            **self.bad_videos.state_dict(),  # the run's unreadable files, if any
-        }
+        """Where the training sampler stands, so a resumed run continues the same epoch order; bad videos."""
+        return {**self.sampling_state(), **self.bad_videos.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state_dict = self.bad_videos.load_state_dict(state_dict)  # takes its entry, returns the rest
-        if state_dict:
-            self._resume_state = {k: int(v) for k, v in state_dict.items() if v is not None}
+        self.load_sampling_state(self.bad_videos.load_state_dict(state_dict))  # it takes its entry, returns the rest
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Overlay objects, normalise, mask and (training batches) Mixup/CutMix, on the batch's device.

@@ -125,9 +125,9 @@ class DetectionLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         boxes = batch["boxes"]
         num_boxes = sum(len(b) for b in boxes)  # shapes only: no host sync
-        if self.train_box_jitter is not None:
+        if self.train_box_jitter is not None:  # one op over every box of the batch, then back per clip
             size = (batch["video"].shape[-2], batch["video"].shape[-1])
-            boxes = [jitter_boxes(b, size, self.train_box_jitter) for b in boxes]
+            boxes = jitter_boxes(torch.cat(list(boxes)), size, self.train_box_jitter).split([len(b) for b in boxes])
         logits = self.net(batch["video"], boxes).float()  # [K, 80]
         if num_boxes:
             loss = ava_loss(logits, torch.cat(list(batch["labels"])).to(logits.device), self.loss_mode)
@@ -182,7 +182,7 @@ class DetectionLitModule(OptimizationMixin, NonFiniteHooks, L.LightningModule):
         boxes = batch["boxes"]
         if self.test_box_extend is not None:
             size = (batch["video"].shape[-2], batch["video"].shape[-1])
-            boxes = [extend_boxes(b, size, self.test_box_extend) for b in boxes]
+            boxes = extend_boxes(torch.cat(list(boxes)), size, self.test_box_extend).split([len(b) for b in boxes])
         scores = ava_scores(self.net(batch["video"], boxes).float(), self.loss_mode)  # [K, 80]
         if self.score_with_box:
             scores = scores * torch.cat(list(batch["box_scores"])).to(scores)[:, None]  # [K, 80]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
-from torchvision.ops import roi_align
+from torchvision.ops import clip_boxes_to_image, roi_align
 
 from smile.models.vit import VideoViT
 
@@ -265,5 +265,4 @@ def extend_boxes(boxes: Tensor, size: tuple[int, int], scale: Sequence[float]) -
     """
     pad = (boxes[:, 2:] - boxes[:, :2]) * boxes.new_tensor(list(scale)) / 2  # [K, 2]
     grown = torch.cat([boxes[:, :2] - pad, boxes[:, 2:] + pad], dim=1)  # [K, 4]
-    height, width = size
-    return torch.minimum(grown.clamp(min=0), boxes.new_tensor([width, height, width, height]))
+    return clip_boxes_to_image(grown, size)

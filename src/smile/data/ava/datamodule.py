@@ -30,7 +30,7 @@ from smile.data.ava.dataset import AvaClipDataset, collate_ava
 from smile.data.ava.synthetic import write_synthetic_ava
 from smile.data.ava.transforms import as_size
 from smile.data.datamodule import normalize_video
-from smile.data.sampler import ResumableSampler
+from smile.data.resume import ResumableSampling
 from smile.video import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["AvaDataModule", "AvaDatasetFactory", "AvaEvalFiles", "SyntheticSpec"]
@@ -120,7 +120,7 @@ def prepare_synthetic(spec: SyntheticSpec) -> bool:
     return True
 
 
-class AvaDataModule(L.LightningDataModule):
+class AvaDataModule(ResumableSampling, L.LightningDataModule):
     """AVA keyframe clips for the detector, in the batch contract of :func:`~smile.data.ava.collate_ava`.
 
     Args:
@@ -182,6 +182,8 @@ class AvaDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.mean, self.std, self.seed = tuple(mean), tuple(std), seed
+        self.train_items_per_batch = batch_size
+        self._init_sampling()
 
     def prepare_data(self) -> None:
         """Write the synthetic AVA once (Lightning calls this on one process per node)."""
@@ -213,20 +215,11 @@ class AvaDataModule(L.LightningDataModule):
         evaluated = self.datasets.get("val", self.datasets.get("test"))
         return None if evaluated is None else AvaEvalFiles(self.label_map, evaluated.annotations, evaluated.excluded)
 
-    def _rank_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
     def _loader(self, dataset: AvaClipDataset, train: bool) -> DataLoader:
-        rank, world = self._rank_world()
-        sampler = ResumableSampler(
-            len(dataset),
-            shuffle=train,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-            drop_last=False,
-            on_epoch=dataset.set_epoch if train else None,
+        sampler = (
+            self._train_sampler_for(len(dataset), drop_last=False, on_epoch=dataset.set_epoch)
+            if train
+            else self._eval_sampler_for(len(dataset))
         )
         return DataLoader(
             dataset,
@@ -237,8 +230,15 @@ class AvaDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers,
             drop_last=False,
-            generator=torch.Generator().manual_seed(self.seed + 7919 * rank),  # workers' seeds
+            generator=torch.Generator().manual_seed(self.seed + 7919 * self._rank_world()[0]),  # workers' seeds
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training sampler stands, so a resumed run continues the same epoch order."""
+        return self.sampling_state()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.load_sampling_state(state_dict)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._dataset("train"), train=True)
